@@ -1,0 +1,35 @@
+# Everything runs from the project's own virtualenv; the first target that needs it builds it.
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+
+.PHONY: install demo dev test bench replica clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+# Backfill every shard of data/condition_ids_missing_api.txt offline, then print a summary.
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(PYTHON) -m scripts.offline demo
+
+# The Dagster UI on the demo's data, with the local subgraph replica behind it.
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(PYTHON) -m scripts.offline dev
+
+test: install
+	$(PYTHON) -m pytest
+
+bench: install
+	$(PYTHON) -m scripts.bench
+
+clean:
+	rm -rf data/chdb data/shards data/dagster_home data/subgraph_fixture.csv

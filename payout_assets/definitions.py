@@ -1,0 +1,48 @@
+"""The code location: assets, checks, sensor and resources, configured from the environment."""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from payout_assets.fetch import goldsky_payouts
+from payout_assets.input_ids import missing_condition_ids
+from payout_assets.load import resolutions_external_ingest
+from payout_assets.resources.clickhouse import CHDB_SCHEME, ClickHouseResource
+from payout_assets.resources.goldsky import PUBLIC_PNL_SUBGRAPH, GoldskyResource
+from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.view import vw_resolutions_truth
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_DIR / "data"
+
+
+def _env(name: str, default: object, kind: type = str) -> object:
+    """An EnvVar where the variable is set (so the UI shows its name, not its value), else the default."""
+    if name not in os.environ:
+        return default
+    return {str: dg.EnvVar, int: dg.EnvVar.int, float: dg.EnvVar.float}[kind](name)
+
+
+resources = {
+    "files": PayoutFiles(
+        input_ids_path=_env("PAYOUT_INPUT_IDS", str(DATA_DIR / "condition_ids_missing_api.txt")),
+        shards_dir=_env("PAYOUT_SHARDS_DIR", str(DATA_DIR / "shards")),
+    ),
+    "goldsky": GoldskyResource(
+        url=_env("GOLDSKY_URL", PUBLIC_PNL_SUBGRAPH),
+        api_key=_env("GOLDSKY_API_KEY", None),
+        rate_limit=_env("GOLDSKY_RATE_LIMIT", 50, int),
+        timeout_seconds=_env("GOLDSKY_TIMEOUT_SECONDS", 30.0, float),
+        max_attempts=_env("GOLDSKY_MAX_ATTEMPTS", 6, int),
+        backoff_seconds=_env("GOLDSKY_BACKOFF_SECONDS", 1.0, float),
+    ),
+    "clickhouse": ClickHouseResource(url=_env("CLICKHOUSE_URL", f"{CHDB_SCHEME}{DATA_DIR / 'chdb'}")),
+}
+
+defs = dg.Definitions(
+    assets=[missing_condition_ids, goldsky_payouts, resolutions_external_ingest, vw_resolutions_truth],
+    resources=resources,
+    # One process runs every step in order: one rate limiter, and chDB opened by one step at a time.
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,186 @@
+"""`goldsky_payouts`: every id of the selected shards fetched and given one status."""
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from payout_assets.input_ids import missing_condition_ids
+from payout_assets.partitions import shard_partitions
+from payout_assets.resources.goldsky import GoldskyResource
+from payout_assets.resources.goldsky_client import (
+    MAX_IDS_PER_REQUEST,
+    BatchAnswer,
+    GoldskyClient,
+    RequestStats,
+    SubgraphInfo,
+)
+from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.statuses import RESOLVED, STATUSES, classify, count_statuses, merge, to_frame
+
+PROGRESS_EVERY_SECONDS = 5.0
+
+
+class FetchConfig(dg.Config):
+    recheck_after_hours: float = Field(
+        default=0.0,
+        description="Skip unresolved/not_found/failed/malformed ids checked less than this long ago. "
+        "Resolved ids are never fetched again.",
+    )
+
+
+def ids_to_fetch(ids: pl.DataFrame, previous: pl.DataFrame, checked_before: datetime) -> list[str]:
+    """Ids without a status, and unsettled ids last checked before `checked_before`."""
+    settled = previous.filter(
+        (pl.col("status") == RESOLVED) | (pl.col("fetched_at") >= checked_before)
+    ).select("condition_id")
+    return ids.join(settled, on="condition_id", how="anti")["condition_id"].to_list()
+
+
+def batches(ids: list[str]) -> list[list[str]]:
+    """Near-equal batches of at most MAX_IDS_PER_REQUEST, `0x`-prefixed as graph-node stores them."""
+    count = math.ceil(len(ids) / MAX_IDS_PER_REQUEST)
+    size = math.ceil(len(ids) / count) if count else 0
+    return [[f"0x{cid}" for cid in ids[i : i + size]] for i in range(0, len(ids), size or 1)]
+
+
+@dataclass
+class ShardFetch:
+    """One shard's batches in flight; its statuses are written as soon as the last one lands."""
+
+    shard: str
+    previous: pl.DataFrame
+    pending: int
+    rows: list[dict] = field(default_factory=list)
+    stats: RequestStats = field(default_factory=RequestStats)
+    unrequested: int = 0
+    ids_fetched: int = 0
+
+
+@dataclass
+class Progress:
+    total_ids: int
+    started: float = field(default_factory=time.monotonic)
+    done_ids: int = 0
+    resolved: int = 0
+    last_logged: float = 0.0
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.started
+        rate = self.done_ids / elapsed if elapsed else 0.0
+        eta = (self.total_ids - self.done_ids) / rate if rate else float("inf")
+        return (
+            f"fetched {self.done_ids}/{self.total_ids} ids, {self.resolved} resolved, "
+            f"{rate:.0f} ids/s, ETA {eta:.0f} s"
+        )
+
+
+async def _fetch(
+    client: GoldskyClient,
+    shards: dict[str, ShardFetch],
+    plan: dict[str, list[str]],
+    files: PayoutFiles,
+    log: logging.Logger,
+) -> SubgraphInfo:
+    progress = Progress(total_ids=sum(len(ids) for ids in plan.values()))
+    async with client:
+        info = await client.discover()
+        if info.has_indexing_errors:
+            log.warning("the subgraph reports indexing errors; it may withhold data")
+        query = info.shape.query()
+        tasks = [
+            asyncio.create_task(_fetch_one(client, query, shard, batch))
+            for shard, ids in plan.items()
+            for batch in batches(ids)
+        ]
+        for finished in asyncio.as_completed(tasks):
+            shard, answer = await finished
+            progress.resolved += _record(shards[shard], answer, info, files)
+            progress.done_ids += len(answer.ids)
+            if time.monotonic() - progress.last_logged >= PROGRESS_EVERY_SECONDS or progress.done_ids == progress.total_ids:
+                progress.last_logged = time.monotonic()
+                log.info(progress.line())
+    return info
+
+
+async def _fetch_one(client: GoldskyClient, query, shard: str, batch: list[str]) -> tuple[str, BatchAnswer]:
+    return shard, await client.fetch_batch(query, batch)
+
+
+def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, files: PayoutFiles) -> int:
+    """Fold one answer into its shard; returns how many of its ids resolved."""
+    rows, unrequested = classify(answer, info.shape, datetime.now(timezone.utc))
+    fetch.rows.extend(rows)
+    fetch.stats.add(answer.stats)
+    fetch.unrequested += unrequested
+    fetch.ids_fetched += len(answer.ids)
+    fetch.pending -= 1
+    if fetch.pending == 0:
+        files.write("statuses", fetch.shard, merge(fetch.previous, to_frame(fetch.rows)))
+    return sum(row["status"] == RESOLVED for row in rows)
+
+
+@dg.asset(
+    partitions_def=shard_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[missing_condition_ids],
+    group_name="payouts",
+    kinds={"graphql", "parquet"},
+    pool="goldsky",
+)
+def goldsky_payouts(
+    context: dg.AssetExecutionContext, config: FetchConfig, goldsky: GoldskyResource, files: PayoutFiles
+) -> dg.MaterializeResult:
+    """Payout vectors from the Goldsky subgraph: one status per input id, Parquet per shard."""
+    started = time.monotonic()
+    checked_before = datetime.now(timezone.utc) - timedelta(hours=config.recheck_after_hours)
+    shards: dict[str, ShardFetch] = {}
+    plan: dict[str, list[str]] = {}
+    for shard in context.partition_keys:
+        ids = files.read("ids", shard)
+        previous = files.read("statuses", shard).join(ids, on="condition_id", how="semi")
+        plan[shard] = ids_to_fetch(ids, previous, checked_before)
+        shards[shard] = ShardFetch(shard, previous, pending=len(batches(plan[shard])))
+        if not plan[shard]:  # nothing to ask: keep what we know, minus ids gone from the input
+            files.write("statuses", shard, previous)
+    info = asyncio.run(_fetch(goldsky.client(), shards, plan, files, context.log)) if any(plan.values()) else None
+
+    per_shard = []
+    for shard, fetch in shards.items():
+        counts = count_statuses(files.read("statuses", shard))
+        stats = {
+            "ids_fetched": fetch.ids_fetched,
+            "requests": fetch.stats.requests,
+            "retries": fetch.stats.retries,
+            "rate_limited": fetch.stats.rate_limited,
+            "failed_ids": counts["failed"],
+            "unrequested_entities": fetch.unrequested,
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        files.write("fetch_stats", shard, pl.DataFrame([stats]))
+        per_shard.append({"shard": shard, **{s: counts[s] for s in STATUSES}, **stats})
+    return dg.MaterializeResult(metadata=_metadata(per_shard, info, time.monotonic() - started))
+
+
+def _metadata(per_shard: list[dict], info: SubgraphInfo | None, seconds: float) -> dict:
+    totals = pl.DataFrame(per_shard).drop("shard", "seconds").sum().row(0, named=True)
+    header = ["shard", *STATUSES, "requests", "retries", "rate_limited"]
+    table = "\n".join(
+        ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        + ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in per_shard]
+    )
+    metadata = {**{key: int(value) for key, value in totals.items()}, "seconds": round(seconds, 2)}
+    metadata["ids"] = sum(int(totals[s]) for s in STATUSES)
+    metadata["per_shard"] = dg.MetadataValue.md(table)
+    if info is not None:
+        metadata["subgraph_block"] = info.block_number
+        metadata["payout_shape"] = info.shape.kind
+        if info.block_timestamp:
+            metadata["subgraph_lag_seconds"] = max(0, int(time.time()) - info.block_timestamp)
+    return metadata

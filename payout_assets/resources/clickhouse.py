@@ -1,0 +1,86 @@
+"""ClickHouse through clickhouse-connect: an embedded chDB directory or a server."""
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import clickhouse_connect
+import dagster as dg
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from pydantic import Field
+
+CHDB_SCHEME = "chdb://"
+
+
+class ClickHouseUnavailable(RuntimeError):
+    """ClickHouse cannot be reached or opened; the message names where, never a password."""
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, fit for logs and metadata."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+class ClickHouseResource(dg.ConfigurableResource):
+    """Short-lived clickhouse-connect clients for `CLICKHOUSE_URL`.
+
+    `chdb:///abs/dir` opens the embedded engine, which one process at a time may hold:
+    each client closes on leaving the block, so steps and runs never hold it at once.
+
+        with clickhouse.get_client() as client:
+            client.query("SELECT count() FROM default.resolutions_external_ingest FINAL")
+    """
+
+    url: str = Field(
+        description="chdb:///abs/dir for embedded ClickHouse, or http(s)://user:pass@host:port/db for a server."
+    )
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.url.startswith(CHDB_SCHEME)
+
+    @property
+    def display_url(self) -> str:
+        return redact(self.url)
+
+    @contextmanager
+    def get_client(self) -> Iterator[Client]:
+        client = self._open()
+        try:
+            yield client
+        finally:
+            client.close()
+
+    def _open(self) -> Client:
+        try:
+            if self.is_embedded:
+                directory = Path(self.url[len(CHDB_SCHEME):]).resolve()
+                directory.mkdir(parents=True, exist_ok=True)
+                return clickhouse_connect.get_client(dsn=f"{CHDB_SCHEME}{directory}")
+            return _server_client(self.url)
+        except (ClickHouseError, OSError, RuntimeError) as error:
+            raise ClickHouseUnavailable(self._explain(error)) from None
+
+    def _explain(self, error: Exception) -> str:
+        text = redact(str(error))
+        if self.is_embedded and ("EmbeddedServer" in text or "lock" in text.lower()):
+            return (
+                f"the embedded ClickHouse directory {self.display_url} is in use by another process "
+                "(another run, or a Python shell holding it open); wait for it to finish and retry"
+            )
+        return f"cannot connect to ClickHouse at {self.display_url}: {text}"
+
+
+def _server_client(url: str) -> Client:
+    parts = urlsplit(url)
+    return clickhouse_connect.get_client(
+        host=parts.hostname,
+        port=parts.port,
+        username=parts.username or "default",
+        password=parts.password or "",
+        database=parts.path.strip("/") or "default",
+        secure=parts.scheme == "https",
+    )

@@ -1,0 +1,43 @@
+"""The Goldsky subgraph endpoint as a Dagster resource."""
+
+from pydantic import Field
+
+import dagster as dg
+
+from payout_assets.resources.goldsky_client import GoldskyClient, RetryPolicy
+from payout_assets.resources.rate_limiter import SlidingWindowLimiter
+
+PUBLIC_PNL_SUBGRAPH = (
+    "https://api.goldsky.com/api/public/project_cl6mb8i9h0003e201j6li0diw/subgraphs/pnl-subgraph/0.0.14/gn"
+)
+
+
+class GoldskyResource(dg.ConfigurableResource):
+    """A graph-node endpoint and how hard we may press it.
+
+        async with goldsky.client() as client:
+            info = await client.discover()
+    """
+
+    url: str = Field(default=PUBLIC_PNL_SUBGRAPH, description="Subgraph GraphQL endpoint (GOLDSKY_URL).")
+    api_key: str | None = Field(
+        default=None, description="Bearer token for a private endpoint (GOLDSKY_API_KEY); never logged."
+    )
+    rate_limit: int = Field(default=50, description="At most this many requests start in any window (GOLDSKY_RATE_LIMIT).")
+    window_seconds: float = Field(default=10.0, description="The rate limit's sliding window, in seconds.")
+    max_in_flight: int = Field(default=50, description="Requests awaiting an answer at once.")
+    timeout_seconds: float = Field(default=30.0, description="Per-request timeout (GOLDSKY_TIMEOUT_SECONDS).")
+    max_attempts: int = Field(default=6, description="Attempts per request before its ids are marked failed.")
+    backoff_seconds: float = Field(default=1.0, description="First retry delay; doubles per attempt, with jitter.")
+    max_backoff_seconds: float = Field(default=60.0, description="Longest delay between two attempts.")
+
+    def client(self) -> GoldskyClient:
+        """A client with a fresh limiter: create one per run and share it across all shards."""
+        return GoldskyClient(
+            url=self.url,
+            limiter=SlidingWindowLimiter(self.rate_limit, self.window_seconds),
+            api_key=self.api_key,
+            timeout_seconds=self.timeout_seconds,
+            max_in_flight=self.max_in_flight,
+            retry=RetryPolicy(self.max_attempts, self.backoff_seconds, self.max_backoff_seconds),
+        )

@@ -1,0 +1,245 @@
+"""The graph-node GraphQL client: schema discovery, batched payout queries, retries.
+
+Ids travel only as GraphQL variables, every collection query passes `first`, and every
+attempt (retries included) goes through one process-wide rate limiter.
+"""
+
+import asyncio
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from gql import Client, gql
+from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.exceptions import (
+    TransportError,
+    TransportQueryError,
+    TransportServerError,
+)
+from graphql import DocumentNode
+
+from payout_assets.resources.rate_limiter import SlidingWindowLimiter
+
+MAX_IDS_PER_REQUEST = 1000  # graph-node's ceiling for `first`
+RETRYABLE_HTTP = {408, 425, 429, 500, 502, 503, 504}
+
+DISCOVERY_QUERY = gql(
+    """
+    query Discover {
+      __type(name: "Condition") { fields { name } }
+      _meta { block { number timestamp } hasIndexingErrors }
+    }
+    """
+)
+
+
+class UnsupportedSubgraph(RuntimeError):
+    """The endpoint has no Condition entity with a payout shape this project reads."""
+
+
+@dataclass(frozen=True)
+class PayoutShape:
+    """Which payout fields the subgraph's Condition has (found by introspection)."""
+
+    kind: str  # "numerators" (pnl-subgraph) or "decimals" (main subgraph)
+    has_resolution_timestamp: bool
+
+    @classmethod
+    def from_fields(cls, fields: set[str]) -> "PayoutShape":
+        has_time = "resolutionTimestamp" in fields
+        if {"payoutNumerators", "payoutDenominator"} <= fields:
+            return cls("numerators", has_time)
+        if "payouts" in fields:
+            return cls("decimals", has_time)
+        raise UnsupportedSubgraph(
+            "the subgraph's Condition has neither payoutNumerators/payoutDenominator nor "
+            f"payouts; its fields are {sorted(fields)}"
+        )
+
+    def query(self) -> DocumentNode:
+        """The batch query; its field list comes from this fixed set, never from input."""
+        fields = ["id"]
+        fields += ["payoutNumerators", "payoutDenominator"] if self.kind == "numerators" else ["payouts"]
+        fields += ["resolutionTimestamp"] if self.has_resolution_timestamp else []
+        return gql(
+            "query Payouts($ids: [ID!]!) {"
+            f" conditions(first: {MAX_IDS_PER_REQUEST}, where: {{id_in: $ids}}) {{ {' '.join(fields)} }}"
+            " _meta { block { number } } }"
+        )
+
+
+@dataclass(frozen=True)
+class SubgraphInfo:
+    shape: PayoutShape
+    block_number: int
+    block_timestamp: int | None
+    has_indexing_errors: bool
+
+
+@dataclass
+class RequestStats:
+    """What it cost to get an answer: the numbers the fetch-health check reads."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+
+    def add(self, other: "RequestStats") -> None:
+        self.requests += other.requests
+        self.retries += other.retries
+        self.rate_limited += other.rate_limited
+
+
+@dataclass
+class BatchAnswer:
+    """The subgraph's answer to one batch, or why there is none after every retry."""
+
+    ids: list[str]
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    block_number: int | None = None
+    error: str | None = None
+    stats: RequestStats = field(default_factory=RequestStats)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with jitter, never shorter than the server asked for."""
+        backoff = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
+        return max(backoff * random.uniform(0.5, 1.0), retry_after or 0.0)
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None, rate_limited: bool = False) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.rate_limited = rate_limited
+
+
+class GoldskyClient:
+    """One session against one endpoint; use `async with` and share it across batches."""
+
+    def __init__(
+        self,
+        url: str,
+        limiter: SlidingWindowLimiter,
+        api_key: str | None = None,
+        timeout_seconds: float = 30.0,
+        max_in_flight: int = 50,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        transport = AIOHTTPTransport(
+            url=url,
+            headers=headers,
+            timeout=timeout_seconds,
+            client_session_args={"connector": aiohttp.TCPConnector(limit=max_in_flight)},
+        )
+        self._client = Client(transport=transport, execute_timeout=timeout_seconds)
+        self._limiter = limiter
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._retry = retry
+        self._session: Any = None
+
+    async def __aenter__(self) -> "GoldskyClient":
+        self._session = await self._client.connect_async()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._client.close_async()
+
+    async def discover(self) -> SubgraphInfo:
+        """Payout shape and indexing status, in one request."""
+        data, _ = await self._execute(DISCOVERY_QUERY, {})
+        condition_type = data.get("__type")
+        if condition_type is None:
+            raise UnsupportedSubgraph("the subgraph has no Condition entity")
+        meta = data["_meta"]
+        return SubgraphInfo(
+            shape=PayoutShape.from_fields({f["name"] for f in condition_type["fields"]}),
+            block_number=int(meta["block"]["number"]),
+            block_timestamp=int(meta["block"]["timestamp"]) if meta["block"].get("timestamp") else None,
+            has_indexing_errors=bool(meta.get("hasIndexingErrors")),
+        )
+
+    async def fetch_batch(self, query: DocumentNode, ids: Sequence[str]) -> BatchAnswer:
+        """Conditions for at most MAX_IDS_PER_REQUEST `0x`-prefixed ids; never raises."""
+        if len(ids) > MAX_IDS_PER_REQUEST:
+            raise ValueError(f"{len(ids)} ids in one request; graph-node answers at most {MAX_IDS_PER_REQUEST}")
+        answer = BatchAnswer(ids=list(ids))
+        try:
+            data, answer.stats = await self._execute(query, {"ids": list(ids)})
+        except (_Retryable, PermanentFailure) as failure:
+            answer.error = str(failure)
+            answer.stats = getattr(failure, "stats", answer.stats)
+            return answer
+        answer.entities = data.get("conditions") or []
+        answer.block_number = int(data["_meta"]["block"]["number"])
+        return answer
+
+    async def _execute(
+        self, query: DocumentNode, variables: dict[str, Any]
+    ) -> tuple[dict[str, Any], RequestStats]:
+        stats = RequestStats()
+        for attempt in range(1, self._retry.max_attempts + 1):
+            stats.requests += 1
+            stats.retries += attempt > 1
+            try:
+                return await self._attempt(query, variables), stats
+            except _Retryable as failure:
+                stats.rate_limited += failure.rate_limited
+                if attempt == self._retry.max_attempts:
+                    raise _attach(PermanentFailure(f"{failure} (after {attempt} attempts)"), stats)
+                if failure.retry_after:
+                    self._limiter.pause(failure.retry_after)
+                await asyncio.sleep(self._retry.delay(attempt, failure.retry_after))
+            except PermanentFailure as failure:
+                raise _attach(failure, stats)
+        raise AssertionError("unreachable")
+
+    async def _attempt(self, query: DocumentNode, variables: dict[str, Any]) -> dict[str, Any]:
+        """One request, with every upstream failure sorted into retryable or permanent."""
+        async with self._in_flight:
+            await self._limiter.acquire()
+            try:
+                return await self._session.execute(query, variable_values=variables)
+            except TransportServerError as error:
+                raise _http_failure(error) from None
+            except TransportQueryError as error:
+                raise _Retryable(f"GraphQL errors: {_messages(error.errors)}") from None
+            except (TransportError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
+                raise _Retryable(f"{type(error).__name__}: {error}".rstrip(": ")) from None
+
+
+class PermanentFailure(Exception):
+    """No answer: a non-retryable status, or retries exhausted."""
+
+    stats: RequestStats
+
+
+def _attach(failure: PermanentFailure, stats: RequestStats) -> PermanentFailure:
+    failure.stats = stats
+    return failure
+
+
+def _http_failure(error: TransportServerError) -> Exception:
+    code = error.code or 0
+    if code not in RETRYABLE_HTTP:
+        return PermanentFailure(f"HTTP {code} from the subgraph endpoint")
+    headers = getattr(error.__cause__, "headers", None) or {}
+    retry_after = headers.get("Retry-After")
+    seconds = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
+    return _Retryable(f"HTTP {code}", retry_after=seconds, rate_limited=code == 429)
+
+
+def _messages(errors: object) -> str:
+    if isinstance(errors, list):
+        return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)[:300]
+    return str(errors)[:300]
+

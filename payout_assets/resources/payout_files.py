@@ -1,0 +1,56 @@
+"""The project's own files: the input id file and the per-shard Parquet it derives."""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from payout_assets.statuses import STATUS_SCHEMA
+
+IDS_SCHEMA = {"condition_id": pl.String}
+FETCH_STATS_SCHEMA = {
+    "ids_fetched": pl.Int64,
+    "requests": pl.Int64,
+    "retries": pl.Int64,
+    "rate_limited": pl.Int64,
+    "failed_ids": pl.Int64,
+    "unrequested_entities": pl.Int64,
+    "seconds": pl.Float64,
+}
+
+
+class PayoutFiles(dg.ConfigurableResource):
+    """Where the input ids come from and where each shard's Parquet files live.
+
+        files = PayoutFiles(input_ids_path="data/ids.txt", shards_dir="data/shards")
+        files.write("statuses", "a", frame)
+    """
+
+    input_ids_path: str = Field(description="The input id file (PAYOUT_INPUT_IDS): one condition id per line.")
+    shards_dir: str = Field(description="Directory for the per-shard Parquet files of ids, statuses and fetch stats.")
+
+    def path(self, kind: str, shard: str) -> Path:
+        return Path(self.shards_dir) / kind / f"shard={shard}.parquet"
+
+    def write(self, kind: str, shard: str, frame: pl.DataFrame) -> None:
+        """Atomic replace, so a crash leaves the previous file or the new one, never half."""
+        target = self.path(kind, shard)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".parquet.partial")
+        frame.write_parquet(partial)
+        os.replace(partial, target)
+
+    def read(self, kind: str, shard: str) -> pl.DataFrame:
+        """The shard's frame; empty (with its schema) before the first write."""
+        target = self.path(kind, shard)
+        if target.exists():
+            return pl.read_parquet(target)
+        return pl.DataFrame(schema=_SCHEMAS[kind])
+
+    def exists(self, kind: str, shard: str) -> bool:
+        return self.path(kind, shard).exists()
+
+
+_SCHEMAS = {"ids": IDS_SCHEMA, "statuses": STATUS_SCHEMA, "fetch_stats": FETCH_STATS_SCHEMA}

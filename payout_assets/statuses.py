@@ -1,0 +1,112 @@
+"""The fetch result of every input id: exactly one status, with the payout or the reason.
+
+`goldsky_payouts` stores these rows per shard as Parquet; the load, the checks and the
+sensor read them back, so the load can be re-run without fetching again.
+"""
+
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+import polars as pl
+
+from payout_assets.payouts import MalformedPayout, Payout, from_decimals, from_numerators
+from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape
+
+RESOLVED, UNRESOLVED, NOT_FOUND, MALFORMED, FAILED = (
+    "resolved",
+    "unresolved",
+    "not_found",
+    "malformed",
+    "failed",
+)
+STATUSES = (RESOLVED, UNRESOLVED, NOT_FOUND, MALFORMED, FAILED)
+
+STATUS_SCHEMA = {
+    "condition_id": pl.String,
+    "status": pl.Enum(STATUSES),
+    "payout_numerators": pl.List(pl.UInt32),
+    "payout_denominator": pl.UInt32,
+    "winning_index": pl.Int32,
+    "resolved_at": pl.Datetime("us", "UTC"),
+    "resolved_at_source": pl.String,  # "subgraph" or "fetch_time"
+    "block_number": pl.UInt64,
+    "fetched_at": pl.Datetime("us", "UTC"),
+    "reason": pl.String,
+}
+
+
+def _row(condition_id: str, status: str, fetched_at: datetime, **values: Any) -> dict[str, Any]:
+    return {"condition_id": condition_id, "status": status, "fetched_at": fetched_at, **values}
+
+
+def _resolved(
+    condition_id: str, payout: Payout, timestamp: object, block: int | None, fetched_at: datetime
+) -> dict[str, Any]:
+    from_subgraph = timestamp not in (None, "", "0")
+    return _row(
+        condition_id,
+        RESOLVED,
+        fetched_at,
+        payout_numerators=list(payout.numerators),
+        payout_denominator=payout.denominator,
+        winning_index=payout.winning_index,
+        resolved_at=datetime.fromtimestamp(int(str(timestamp)), timezone.utc) if from_subgraph else fetched_at,
+        resolved_at_source="subgraph" if from_subgraph else "fetch_time",
+        block_number=block,
+    )
+
+
+def _classify_entity(
+    condition_id: str, entity: dict[str, Any], shape: PayoutShape, block: int | None, fetched_at: datetime
+) -> dict[str, Any]:
+    try:
+        if shape.kind == "numerators":
+            payout = from_numerators(entity["payoutNumerators"], entity["payoutDenominator"])
+        else:
+            payout = from_decimals(entity["payouts"])
+        timestamp = entity.get("resolutionTimestamp")
+        if timestamp not in (None, "") and not str(timestamp).isdigit():
+            raise MalformedPayout(f"resolutionTimestamp {str(timestamp)[:40]!r} is not a unix time")
+    except (MalformedPayout, KeyError, TypeError) as problem:
+        return _row(condition_id, MALFORMED, fetched_at, block_number=block, reason=str(problem))
+    if payout is None:
+        return _row(condition_id, UNRESOLVED, fetched_at, block_number=block)
+    return _resolved(condition_id, payout, timestamp, block, fetched_at)
+
+
+def classify(answer: BatchAnswer, shape: PayoutShape, fetched_at: datetime) -> tuple[list[dict[str, Any]], int]:
+    """One status row per asked id, and how many entities answered ids nobody asked for."""
+    if answer.error is not None:
+        return [_row(cid, FAILED, fetched_at, reason=answer.error) for cid in answer.ids], 0
+    asked = {f"0x{cid}": cid for cid in answer.ids}
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for entity in answer.entities:
+        by_id.setdefault(str(entity.get("id")), []).append(entity)
+    rows = []
+    for prefixed, cid in asked.items():
+        entities = by_id.get(prefixed, [])
+        if not entities:
+            rows.append(_row(cid, NOT_FOUND, fetched_at, block_number=answer.block_number))
+        elif len(entities) > 1:
+            reason = f"the subgraph returned {len(entities)} entities for this id"
+            rows.append(_row(cid, MALFORMED, fetched_at, block_number=answer.block_number, reason=reason))
+        else:
+            rows.append(_classify_entity(cid, entities[0], shape, answer.block_number, fetched_at))
+    return rows, len(set(by_id) - set(asked))
+
+
+def to_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=STATUS_SCHEMA)
+
+
+def merge(previous: pl.DataFrame, fresh: pl.DataFrame) -> pl.DataFrame:
+    """Fresh statuses replace earlier ones id by id; ids not fetched again keep theirs."""
+    kept = previous.join(fresh.select("condition_id"), on="condition_id", how="anti")
+    return pl.concat([kept, fresh]).sort("condition_id")
+
+
+def count_statuses(frame: pl.DataFrame) -> Counter[str]:
+    counts = Counter({status: 0 for status in STATUSES})
+    counts.update(dict(frame.group_by("status").len().iter_rows()))
+    return counts

@@ -1,0 +1,56 @@
+import asyncio
+
+from payout_assets.resources.rate_limiter import WINDOW_MARGIN_SECONDS, SlidingWindowLimiter
+
+
+class FakeClock:
+    """Virtual time: asyncio.sleep is patched to advance it, so the test runs instantly."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_starts(limit: int, window: float, requests: int, pause_at: int | None = None) -> list[float]:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(limit, window, clock=clock)
+    starts: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(seconds: float) -> None:
+        clock.now += seconds
+        await real_sleep(0)
+
+    async def one(i: int) -> None:
+        if i == pause_at:
+            limiter.pause(30)
+        await limiter.acquire()
+        starts.append(clock.now)
+
+    async def main() -> None:
+        asyncio.sleep = fake_sleep  # type: ignore[assignment]
+        try:
+            await asyncio.gather(*(one(i) for i in range(requests)))
+        finally:
+            asyncio.sleep = real_sleep  # type: ignore[assignment]
+
+    asyncio.run(main())
+    return starts
+
+
+def max_in_any_window(starts: list[float], window: float) -> int:
+    return max(sum(1 for t in starts if s <= t < s + window) for s in starts)
+
+
+def test_never_more_than_the_limit_in_any_window():
+    starts = run_starts(limit=50, window=10, requests=171)
+    assert max_in_any_window(starts, 10) == 50
+    # 171 requests start in four waves: 0, 10, 20, 30 seconds (plus the safety margin).
+    assert starts[49] == 0 and starts[50] > 10 and starts[-1] < 31 + 4 * WINDOW_MARGIN_SECONDS
+
+
+def test_pause_holds_every_start():
+    starts = run_starts(limit=50, window=10, requests=3, pause_at=0)
+    assert min(starts) >= 30
