@@ -18,10 +18,15 @@ DATA_DIR = PROJECT_DIR / "data"
 
 
 def _env(name: str, default: object, kind: type = str) -> object:
-    """An EnvVar where the variable is set (so the UI shows its name, not its value), else the default."""
+    """An EnvVar where the variable is set (so the UI shows its name, not its value), else the default.
+
+    Dagster has no float EnvVar; float settings are not secret, so they are read here.
+    """
     if name not in os.environ:
         return default
-    return {str: dg.EnvVar, int: dg.EnvVar.int, float: dg.EnvVar.float}[kind](name)
+    if kind is float:
+        return float(os.environ[name])
+    return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
 
 
 resources = {

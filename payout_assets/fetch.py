@@ -44,10 +44,10 @@ def ids_to_fetch(ids: pl.DataFrame, previous: pl.DataFrame, checked_before: date
 
 
 def batches(ids: list[str]) -> list[list[str]]:
-    """Near-equal batches of at most MAX_IDS_PER_REQUEST, `0x`-prefixed as graph-node stores them."""
+    """Near-equal batches of at most MAX_IDS_PER_REQUEST ids."""
     count = math.ceil(len(ids) / MAX_IDS_PER_REQUEST)
     size = math.ceil(len(ids) / count) if count else 0
-    return [[f"0x{cid}" for cid in ids[i : i + size]] for i in range(0, len(ids), size or 1)]
+    return [ids[i : i + size] for i in range(0, len(ids), size or 1)]
 
 
 @dataclass

@@ -134,20 +134,26 @@ class GoldskyClient:
         max_in_flight: int = 50,
         retry: RetryPolicy = RetryPolicy(),
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
-        transport = AIOHTTPTransport(
-            url=url,
-            headers=headers,
-            timeout=timeout_seconds,
-            client_session_args={"connector": aiohttp.TCPConnector(limit=max_in_flight)},
-        )
-        self._client = Client(transport=transport, execute_timeout=timeout_seconds)
+        self._url = url
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        self._timeout_seconds = timeout_seconds
+        self._max_in_flight = max_in_flight
         self._limiter = limiter
-        self._in_flight = asyncio.Semaphore(max_in_flight)
         self._retry = retry
+        self._client: Client | None = None
         self._session: Any = None
 
     async def __aenter__(self) -> "GoldskyClient":
+        # aiohttp's connector needs the running loop, so the transport is built here.
+        transport = AIOHTTPTransport(
+            url=self._url,
+            headers=self._headers,
+            timeout=self._timeout_seconds,
+            # The pool never makes a request wait after the limiter has counted its start.
+            client_session_args={"connector": aiohttp.TCPConnector(limit=self._max_in_flight)},
+        )
+        self._client = Client(transport=transport, execute_timeout=self._timeout_seconds)
+        self._in_flight = asyncio.Semaphore(self._max_in_flight)
         self._session = await self._client.connect_async()
         return self
 
@@ -169,12 +175,15 @@ class GoldskyClient:
         )
 
     async def fetch_batch(self, query: DocumentNode, ids: Sequence[str]) -> BatchAnswer:
-        """Conditions for at most MAX_IDS_PER_REQUEST `0x`-prefixed ids; never raises."""
+        """Conditions for at most MAX_IDS_PER_REQUEST normalised ids; never raises.
+
+        graph-node matches ids exactly, and stores them lowercase with `0x`.
+        """
         if len(ids) > MAX_IDS_PER_REQUEST:
             raise ValueError(f"{len(ids)} ids in one request; graph-node answers at most {MAX_IDS_PER_REQUEST}")
         answer = BatchAnswer(ids=list(ids))
         try:
-            data, answer.stats = await self._execute(query, {"ids": list(ids)})
+            data, answer.stats = await self._execute(query, {"ids": [f"0x{cid}" for cid in ids]})
         except (_Retryable, PermanentFailure) as failure:
             answer.error = str(failure)
             answer.stats = getattr(failure, "stats", answer.stats)

@@ -1,0 +1,1 @@
+"""Developer entry points: the offline demo, the Dagster UI on demo data, the benchmark."""
