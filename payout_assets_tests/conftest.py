@@ -1,0 +1,102 @@
+"""Shared fixtures: a truth, the replica serving it, and resources pointing at both."""
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from payout_assets.fetch import goldsky_payouts
+from payout_assets.input_ids import missing_condition_ids
+from payout_assets.load import resolutions_external_ingest
+from payout_assets.partitions import SHARDS
+from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.goldsky import GoldskyResource
+from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.view import vw_resolutions_truth
+from subgraph_replica import ConditionRow, ReplicaServer, synthesize_truth
+
+BACKFILL_ASSETS = [missing_condition_ids, goldsky_payouts, resolutions_external_ingest]
+
+
+def random_ids(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [f"{rng.getrandbits(256):064x}" for _ in range(count)]
+
+
+def expected_status(row: ConditionRow | None) -> str:
+    if row is None:
+        return "not_found"
+    return "unresolved" if row.payout_denominator == "0" else "resolved"
+
+
+@dataclass
+class Truth:
+    """Input ids and what the replica holds for them (absent ids are `not_found`)."""
+
+    ids: list[str]
+    rows: dict[str, ConditionRow]
+
+    def status(self, condition_id: str) -> str:
+        return expected_status(self.rows.get(condition_id))
+
+    def resolved(self) -> dict[str, tuple[list[int], int]]:
+        return {
+            cid: ([int(n) for n in row.payout_numerators], int(row.payout_denominator))
+            for cid, row in self.rows.items()
+            if row.payout_denominator != "0"
+        }
+
+
+def make_truth(count: int, seed: int = 7) -> Truth:
+    ids = random_ids(count, seed)
+    return Truth(ids, {row.id[2:]: row for row in synthesize_truth(ids, seed=seed)})
+
+
+@pytest.fixture
+def truth() -> Truth:
+    return make_truth(3000)
+
+
+@pytest.fixture
+def replica(truth: Truth) -> Iterator[ReplicaServer]:
+    with ReplicaServer(truth.rows.values()) as server:
+        yield server
+
+
+def make_resources(tmp_path: Path, goldsky_url: str, ids: list[str], **goldsky_options) -> dict:
+    input_file = tmp_path / "ids.txt"
+    input_file.write_text("\n".join(ids) + "\n")
+    options = {"rate_limit": 1000, "backoff_seconds": 0.01, "max_backoff_seconds": 0.05, **goldsky_options}
+    return {
+        "files": PayoutFiles(input_ids_path=str(input_file), shards_dir=str(tmp_path / "shards")),
+        "goldsky": GoldskyResource(url=goldsky_url, **options),
+        "clickhouse": ClickHouseResource(url=f"chdb://{tmp_path / 'chdb'}"),
+    }
+
+
+@pytest.fixture
+def resources(tmp_path: Path, replica: ReplicaServer, truth: Truth) -> dict:
+    return make_resources(tmp_path, replica.url, truth.ids)
+
+
+def backfill(resources: dict, first: str = SHARDS[0], last: str = SHARDS[-1], **run_options) -> dg.ExecuteInProcessResult:
+    """One single-run backfill over a shard range, as `dagster asset materialize --partition-range` runs it."""
+    return dg.materialize(
+        BACKFILL_ASSETS,
+        resources=resources,
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        raise_on_error=False,
+        **run_options,
+    )
+
+
+def build_view(resources: dict) -> dg.ExecuteInProcessResult:
+    return dg.materialize([vw_resolutions_truth], resources=resources)
+
+
+def query(resources: dict, sql: str) -> list[tuple]:
+    with resources["clickhouse"].get_client() as client:
+        return client.query(sql).result_rows

@@ -1,0 +1,92 @@
+"""The whole backfill into a temporary chDB directory, compared row by row with the truth."""
+
+from datetime import datetime
+
+import polars as pl
+
+from payout_assets.load import TABLE
+from payout_assets.partitions import SHARDS
+from payout_assets.view import VIEW
+from payout_assets_tests.conftest import Truth, backfill, build_view, make_resources, query
+from subgraph_replica import ReplicaServer
+from scripts.demo_data import EXISTING_COLUMNS, seed_existing_table
+
+
+def statuses(resources: dict) -> dict[str, str]:
+    frame = pl.concat([resources["files"].read("statuses", shard) for shard in SHARDS])
+    assert frame["condition_id"].is_unique().all()
+    return dict(zip(frame["condition_id"], frame["status"].cast(pl.String)))
+
+
+def table_contents(resources: dict) -> dict[str, tuple]:
+    rows = query(resources, f"SELECT condition_id, payout_numerators, payout_denominator, winning_index, resolved_at, resolved_at_source FROM {TABLE} FINAL")
+    return {row[0]: row[1:] for row in rows}
+
+
+def test_backfill_matches_the_truth_and_is_idempotent(resources: dict, truth: Truth):
+    result = backfill(resources)
+    assert result.success
+    assert statuses(resources) == {cid: truth.status(cid) for cid in truth.ids}
+
+    table = table_contents(resources)
+    expected = truth.resolved()
+    assert {cid: (nums, den) for cid, (nums, den, *_rest) in table.items()} == expected
+    for nums, _den, winning_index, _resolved_at, source in table.values():
+        assert winning_index == nums.index(max(nums))
+        assert source == "fetch_time"  # the pnl-subgraph has no resolution time
+
+    metadata = result.asset_materializations_for_node("goldsky_payouts")[0].metadata
+    assert metadata["ids"].value == len(truth.ids)
+    assert metadata["resolved"].value == len(expected)
+    assert metadata["rate_limited"].value == 0
+
+    again = backfill(resources)
+    assert again.success
+    assert table_contents(resources) == table
+    assert again.asset_materializations_for_node("resolutions_external_ingest")[0].metadata["rows_inserted"].value == 0
+    assert query(resources, f"SELECT count() FROM {TABLE}")[0][0] == len(expected)  # no pre-merge duplicates
+
+
+def test_view_prefers_the_existing_table_and_keeps_one_row_per_condition(resources: dict, truth: Truth):
+    assert backfill(resources).success
+    resolved = sorted(truth.resolved())
+    both, existing_only = resolved[:5], "f" * 64
+    existing_invalid = resolved[5]  # denominator 0 in the users' table: Goldsky's payout wins
+    with resources["clickhouse"].get_client() as client:
+        rows = [[cid, "NO", 1, [0, 1], 1, 2, datetime(2024, 1, 1), datetime(2024, 1, 2), "polymarket-api", 1] for cid in both]
+        rows.append([existing_only, "YES", 0, [1, 0], 1, 2, None, datetime(2024, 1, 2), "polymarket-api", 1])
+        rows.append([existing_invalid, "", 0, [0, 0], 0, 2, None, datetime(2024, 1, 2), "polymarket-api", 1])
+        seed_existing_table(client, rows)
+    assert len(EXISTING_COLUMNS) == len(rows[0])
+    assert build_view(resources).success
+
+    view = {row[0]: row[1:] for row in query(resources, f"SELECT * FROM {VIEW}")}
+    assert len(view) == len(query(resources, f"SELECT condition_id FROM {VIEW}"))  # one row per condition
+    assert set(view) == set(resolved) | {existing_only}
+    for cid in both:
+        assert view[cid][0] == [0, 1] and view[cid][-1] == "polymarket-api"
+    assert view[existing_only][-1] == "polymarket-api"
+    assert view[existing_invalid][-1] == "goldsky-api"
+    assert view[existing_invalid][0] == truth.resolved()[existing_invalid][0]
+    columns = [row[0] for row in query(resources, f"DESCRIBE TABLE {VIEW}")]
+    assert columns == ["condition_id", "payout_numerators", "payout_denominator", "winning_index", "resolved_at", "resolution_source"]
+
+
+def test_view_without_the_existing_table_covers_goldsky_rows(resources: dict, truth: Truth):
+    assert backfill(resources).success
+    assert build_view(resources).success
+    assert query(resources, f"SELECT count(), countIf(resolution_source = 'goldsky-api') FROM {VIEW}")[0] == (
+        len(truth.resolved()),
+        len(truth.resolved()),
+    )
+
+
+def test_main_subgraph_decimals_and_resolution_times(tmp_path, truth: Truth):
+    with ReplicaServer(truth.rows.values(), schema="main") as replica:
+        resources = make_resources(tmp_path, replica.url, truth.ids)
+        assert backfill(resources).success
+    table = table_contents(resources)
+    assert {cid: (nums, den) for cid, (nums, den, *_rest) in table.items()} == truth.resolved()
+    for cid, (*_payout, resolved_at, source) in table.items():
+        assert source == "subgraph"
+        assert resolved_at == datetime.utcfromtimestamp(int(truth.rows[cid].resolution_timestamp))

@@ -1,0 +1,137 @@
+"""The seed's client scenarios, against the replica, plus retries and the `first` regression."""
+
+import asyncio
+import json
+import time
+import urllib.request
+from datetime import datetime, timezone
+
+import pytest
+
+from payout_assets.resources.goldsky import GoldskyResource
+from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape, PermanentFailure
+from payout_assets.statuses import classify
+from payout_assets_tests.conftest import Truth, make_truth
+from subgraph_replica import ConditionRow, ReplicaServer
+
+
+def fetch(goldsky: GoldskyResource, *batches: list[str]) -> list[BatchAnswer]:
+    async def run() -> list[BatchAnswer]:
+        async with goldsky.client() as client:
+            query = (await client.discover()).shape.query()
+            return await asyncio.gather(*(client.fetch_batch(query, batch) for batch in batches))
+
+    return asyncio.run(run())
+
+
+def statuses(answer: BatchAnswer) -> dict[str, str]:
+    rows, _ = classify(answer, PayoutShape("numerators", False), datetime.now(timezone.utc))
+    return {row["condition_id"]: row["status"] for row in rows}
+
+
+def fast(url: str, **options) -> GoldskyResource:
+    return GoldskyResource(url=url, **{"backoff_seconds": 0.01, "max_backoff_seconds": 0.05, **options})
+
+
+@pytest.fixture(scope="module")
+def truth_5k() -> Truth:
+    return make_truth(5000, seed=11)
+
+
+def test_five_ids(truth_5k: Truth):
+    ids = truth_5k.ids[:5]
+    with ReplicaServer(truth_5k.rows.values()) as replica:
+        [answer] = fetch(fast(replica.url), ids)
+    assert statuses(answer) == {cid: truth_5k.status(cid) for cid in ids}
+
+
+def test_thousand_ids_in_one_request(truth_5k: Truth):
+    ids = truth_5k.ids[:1000]
+    with ReplicaServer(truth_5k.rows.values()) as replica:
+        [answer] = fetch(fast(replica.url), ids)
+        assert replica.stats()["accepted"] == 2  # discovery + one batch
+    found = [cid for cid in ids if truth_5k.status(cid) != "not_found"]
+    assert len(answer.entities) == len(found) > 100  # more than graph-node's default page
+    assert statuses(answer) == {cid: truth_5k.status(cid) for cid in ids}
+
+
+def test_concurrent_requests_stay_within_the_rate_limit(truth_5k: Truth):
+    """Thirty batches at once against a server allowing 10 per second: no 429, ever."""
+    batches = [truth_5k.ids[i : i + 167] for i in range(0, 5000, 167)]
+    with ReplicaServer(truth_5k.rows.values(), rate_limit=10, window_seconds=1.0) as replica:
+        started = time.monotonic()
+        answers = fetch(fast(replica.url, rate_limit=10, window_seconds=1.0), *batches)
+        elapsed = time.monotonic() - started
+        stats = replica.stats()
+    assert stats["rate_limited"] == 0
+    assert stats["max_in_window"] <= 10
+    assert stats["accepted"] == len(batches) + 1
+    assert elapsed >= 2.0  # 31 starts at 10 per second cannot finish sooner
+    assert all(answer.error is None for answer in answers)
+    merged = {cid: status for answer in answers for cid, status in statuses(answer).items()}
+    assert merged == {cid: truth_5k.status(cid) for cid in truth_5k.ids}
+
+
+def test_a_query_without_first_loses_rows_and_the_client_does_not(truth_5k: Truth):
+    resolved = [cid for cid in truth_5k.ids if truth_5k.status(cid) == "resolved"][:500]
+    with ReplicaServer(truth_5k.rows.values()) as replica:
+        seed_query = {
+            "query": "query($ids: [ID!]!) { conditions(where: {id_in: $ids}) { id } }",
+            "variables": {"ids": [f"0x{cid}" for cid in resolved]},
+        }
+        request = urllib.request.Request(
+            replica.url, json.dumps(seed_query).encode(), {"Content-Type": "application/json"}
+        )
+        seed_rows = json.load(urllib.request.urlopen(request))["data"]["conditions"]
+        [answer] = fetch(fast(replica.url), resolved)
+    assert len(seed_rows) == 100
+    assert len(answer.entities) == 500
+
+
+def test_retries_429_and_5xx_then_succeeds(truth_5k: Truth):
+    ids = truth_5k.ids[:300]
+    faults = {"rate": 0.6, "seed": 3, "kinds": ("429", "429_no_retry_after", "500", "502", "503", "504", "graphql_error", "drop")}
+    with ReplicaServer(truth_5k.rows.values(), faults=faults) as replica:
+        goldsky = fast(replica.url, max_attempts=20)
+        answers = fetch(goldsky, *[ids[i : i + 30] for i in range(0, 300, 30)])
+        stats = replica.stats()
+    assert sum(stats["faulted"].values()) > 0
+    assert all(answer.error is None for answer in answers)
+    assert sum(answer.stats.retries for answer in answers) > 0
+    assert {cid: s for a in answers for cid, s in statuses(a).items()} == {cid: truth_5k.status(cid) for cid in ids}
+
+
+def test_exhausted_retries_mark_every_id_failed(truth_5k: Truth):
+    ids = truth_5k.ids[:10]
+    with ReplicaServer(truth_5k.rows.values()) as replica:
+        goldsky = fast(replica.url, max_attempts=3)
+
+        async def run() -> BatchAnswer:
+            async with goldsky.client() as client:
+                query = (await client.discover()).shape.query()
+                replica.configure(faults={"rate": 1.0, "seed": 1, "kinds": ("503",)})
+                return await client.fetch_batch(query, ids)
+
+        answer = asyncio.run(run())
+    assert answer.error == "HTTP 503 (after 3 attempts)"
+    assert answer.stats.requests == 3 and answer.stats.retries == 2
+    assert set(statuses(answer).values()) == {"failed"}
+
+
+def test_bearer_token_is_sent_and_a_refusal_is_not_retried(truth_5k: Truth):
+    with ReplicaServer(truth_5k.rows.values(), require_token="s3cret") as replica:
+        with pytest.raises(PermanentFailure, match="HTTP 401") as refused:
+            fetch(fast(replica.url, api_key="wrong"), truth_5k.ids[:3])
+        assert replica.stats()["requests"] == 1
+        [answer] = fetch(fast(replica.url, api_key="s3cret"), truth_5k.ids[:3])
+    assert answer.error is None
+    assert "wrong" not in str(refused.value) and "s3cret" not in str(refused.value)
+
+
+def test_ids_with_payload_text_cannot_change_the_query():
+    hostile = '0"]}) { id } _meta { deployment } #'
+    rows = [ConditionRow("0x" + "a" * 64, ("1", "0"), "1", "", 1)]
+    with ReplicaServer(rows) as replica:
+        [answer] = fetch(fast(replica.url), [hostile, "a" * 64])
+    assert answer.error is None
+    assert [entity["id"] for entity in answer.entities] == ["0x" + "a" * 64]

@@ -1,0 +1,163 @@
+"""aiohttp app: graph-node's HTTP behaviour plus Goldsky's rate limit, latency and faults.
+
+GraphQL is served on every POST path not reserved below, so a client can use
+a realistic `/subgraphs/name/<name>` URL; `/_stats*` and `/_admin/*` let tests
+and the benchmark observe and steer the replica without being rate limited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiohttp import web
+
+from .fixtures import ConditionRow, row_from_mapping
+from .state import ReplicaSettings, ReplicaState
+
+STATE = web.AppKey("state", ReplicaState)
+_MAX_BODY = 256 * 1024 * 1024  # admin upserts of a whole truth set
+_GATEWAY_TEXT = {"500": "Internal Server Error", "502": "Bad Gateway",
+                 "503": "Service Unavailable", "504": "Gateway Timeout"}
+
+
+def _bearer_token(request: web.Request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _rate_limited(retry_after: float | None) -> web.Response:
+    headers = {} if retry_after is None else {"Retry-After": str(max(1, math.ceil(retry_after)))}
+    return web.json_response({"error": "rate limited"}, status=429, headers=headers)
+
+
+def _client_error(message: str) -> web.Response:
+    return web.json_response({"errors": [{"message": message}]}, status=400)
+
+
+def _fault_response(request: web.Request, kind: str) -> web.Response:
+    """The answer for an injected fault; "drop" closes the connection with no answer at all."""
+    if kind == "429":
+        return _rate_limited(1.0)
+    if kind == "429_no_retry_after":
+        return _rate_limited(None)
+    if kind == "graphql_error":
+        return web.json_response({"errors": [{"message": "upstream store error"}], "data": None})
+    if kind == "drop":
+        assert request.transport is not None
+        request.transport.abort()
+        raise asyncio.CancelledError  # nothing can be written to an aborted connection
+    return web.Response(status=int(kind), text=f"{kind} {_GATEWAY_TEXT[kind]}")
+
+
+async def handle_graphql(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    state.requests += 1
+    token = _bearer_token(request)
+    state.bearer_seen |= bool(token)
+    required = state.settings.require_token
+    if required is not None and token != required:
+        return web.json_response({"error": "unauthorized"}, status=401)
+    wait = state.window.try_acquire(time.monotonic())
+    if wait is not None:
+        state.rate_limited += 1
+        return _rate_limited(wait)
+    state.accepted += 1
+    try:
+        payload = await request.json()
+    except ValueError:
+        return _client_error("The request body is not valid JSON")
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return _client_error('The "query" field is missing in request data')
+    prepared = state.executor.prepare(payload["query"])
+    variables = payload.get("variables")
+    ids = prepared.requested_ids(variables if isinstance(variables, dict) else None)
+    state.ids_requested.update(ids)
+    injector = state.injector
+    fault = injector.draw(ids) if injector else None
+    if state.settings.latency:
+        await asyncio.sleep(state.settings.latency)
+    if fault is not None:
+        state.faulted[fault] += 1
+        if fault != "slow":
+            return _fault_response(request, fault)
+        assert injector is not None
+        await asyncio.sleep(injector.mix.slow_seconds)  # then answer, long after a client gave up
+    operation = payload.get("operationName")
+    body = state.executor.run(prepared, variables, operation if isinstance(operation, str) else None,
+                              state.query_root())
+    return web.json_response(body)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as error:
+        raise web.HTTPBadRequest(text=f"invalid JSON: {error}") from error
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="expected a JSON object")
+    return body
+
+
+async def handle_stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].stats())
+
+
+async def handle_stats_ids(request: web.Request) -> web.Response:
+    return web.json_response({"ids": dict(request.app[STATE].ids_requested)})
+
+
+async def handle_stats_reset(request: web.Request) -> web.Response:
+    request.app[STATE].reset_stats()
+    return web.json_response({"ok": True})
+
+
+async def handle_upsert(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    try:
+        rows = [row_from_mapping(item) for item in body.get("rows", [])]
+    except (KeyError, TypeError, ValueError) as error:
+        raise web.HTTPBadRequest(text=f"invalid rows: {error!r}") from error
+    state = request.app[STATE]
+    state.upsert(rows)
+    return web.json_response({"upserted": len(rows), "block": state.query_root().block_number})
+
+
+async def handle_config(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    try:
+        request.app[STATE].configure(**body)
+    except (TypeError, ValueError) as error:
+        raise web.HTTPBadRequest(text=str(error)) from error
+    return web.json_response({"ok": True})
+
+
+def create_app(rows: Iterable[ConditionRow], schema: str = "pnl",
+               settings: ReplicaSettings | None = None,
+               cpu_clock: Callable[[], float] = time.process_time) -> web.Application:
+    """The replica app; `cpu_clock` is the CPU time reported by /_stats (process or thread)."""
+    app = web.Application(client_max_size=_MAX_BODY)
+    app[STATE] = ReplicaState(rows, schema, settings or ReplicaSettings(), cpu_clock)
+    app.router.add_get("/_stats", handle_stats)
+    app.router.add_get("/_stats/ids", handle_stats_ids)
+    app.router.add_post("/_stats/reset", handle_stats_reset)
+    app.router.add_post("/_admin/conditions", handle_upsert)
+    app.router.add_post("/_admin/config", handle_config)
+    app.router.add_post("/{path:.*}", handle_graphql)
+    return app
+
+
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Listen on host:port (0: any free port); the runner's cleanup cancels stalled handlers."""
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner, runner.addresses[0][1]
+
+
+def replica_url(host: str, port: int, schema: str) -> str:
+    return f"http://{host}:{port}/subgraphs/name/{schema}"

@@ -1,0 +1,108 @@
+"""The replica's mutable state: data, behaviour settings and the statistics tests assert on.
+
+Everything here is touched only from the server's event loop thread, so it
+needs no locks; other threads reach it through `ReplicaServer`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .execution import QueryExecutor
+from .faults import FaultInjector, FaultMix, SlidingWindow
+from .fixtures import ConditionRow
+from .schema import QueryRoot, build_replica_schema
+from .store import ConditionStore
+
+
+@dataclass(frozen=True)
+class ReplicaSettings:
+    """Behaviour that tests and the benchmark set at start and change at runtime."""
+
+    rate_limit: int | None = None
+    window_seconds: float = 10.0
+    latency: float = 0.0
+    faults: FaultMix | None = None
+    has_indexing_errors: bool = False
+    meta_block: int | None = None  # None: the highest change_block held
+    meta_timestamp: int | None = None  # None: the current time
+    inject_unrequested: int = 0
+    require_token: str | None = None  # None: any or no Authorization is fine
+
+    def updated(self, **changes: Any) -> ReplicaSettings:
+        """A copy with `changes`; `faults` may be a FaultMix, a JSON dict or None."""
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}")
+        if isinstance(changes.get("faults"), dict):
+            changes["faults"] = FaultMix.from_mapping(changes["faults"])
+        return replace(self, **changes)
+
+
+class ReplicaState:
+    """One replica: its entities, settings, limiter, fault generator and counters."""
+
+    def __init__(self, rows: Iterable[ConditionRow], schema: str, settings: ReplicaSettings,
+                 cpu_clock: Callable[[], float]) -> None:
+        self.schema_name = schema
+        self.executor = QueryExecutor(build_replica_schema(schema))
+        self.store = ConditionStore(rows)
+        self.deployment = "Qm" + hashlib.sha256(schema.encode()).hexdigest()[:44]
+        self.cpu_clock = cpu_clock
+        self.settings = settings
+        self.window = SlidingWindow(settings.rate_limit, settings.window_seconds)
+        self.injector = FaultInjector(settings.faults) if settings.faults else None
+        self.reset_stats()
+
+    def configure(self, **changes: Any) -> None:
+        """Change behaviour now; a new fault mix restarts its seeded generator."""
+        self.settings = self.settings.updated(**changes)
+        self.window.limit = self.settings.rate_limit
+        self.window.seconds = self.settings.window_seconds
+        if "faults" in changes:
+            faults = self.settings.faults
+            self.injector = FaultInjector(faults) if faults else None
+
+    def upsert(self, rows: Sequence[ConditionRow]) -> None:
+        """Replace entities by id; the indexed block moves up to the newest change."""
+        self.store.upsert(rows)
+        if self.settings.meta_block is not None and rows:
+            newest = max(row.change_block for row in rows)
+            self.settings = replace(self.settings, meta_block=max(self.settings.meta_block, newest))
+
+    def query_root(self) -> QueryRoot:
+        settings = self.settings
+        return QueryRoot(
+            store=self.store,
+            block_number=self.store.head_block if settings.meta_block is None else settings.meta_block,
+            block_timestamp=int(time.time()) if settings.meta_timestamp is None else settings.meta_timestamp,
+            deployment=self.deployment,
+            has_indexing_errors=settings.has_indexing_errors,
+            inject_unrequested=settings.inject_unrequested,
+        )
+
+    def reset_stats(self) -> None:
+        self.requests = 0
+        self.accepted = 0
+        self.rate_limited = 0
+        self.faulted: Counter[str] = Counter()
+        self.ids_requested: Counter[str] = Counter()
+        self.bearer_seen = False
+        self.window.reset_stats()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "accepted": self.accepted,
+            "rate_limited": self.rate_limited,
+            "faulted": dict(self.faulted),
+            "ids_requested": sum(self.ids_requested.values()),
+            "max_in_window": self.window.max_in_window,
+            "cpu_seconds": self.cpu_clock(),
+            "bearer_seen": self.bearer_seen,
+        }
