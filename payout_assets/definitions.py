@@ -5,6 +5,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from payout_assets.checks.fetch_checks import fetch_checks
+from payout_assets.checks.preflight import preflight_checks
+from payout_assets.checks.table_checks import table_checks
+from payout_assets.checks.view_checks import view_checks
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.input_ids import missing_condition_ids
 from payout_assets.load import resolutions_external_ingest
@@ -47,6 +51,7 @@ resources = {
 
 defs = dg.Definitions(
     assets=[missing_condition_ids, goldsky_payouts, resolutions_external_ingest, vw_resolutions_truth],
+    asset_checks=[preflight_checks, fetch_checks, table_checks, view_checks],
     resources=resources,
     # One process runs every step in order: one rate limiter, and chDB opened by one step at a time.
     executor=dg.in_process_executor,

@@ -12,6 +12,7 @@ import polars as pl
 from pydantic import Field
 
 from payout_assets.input_ids import missing_condition_ids
+from payout_assets.metadata import markdown_table
 from payout_assets.partitions import shard_partitions
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.goldsky_client import (
@@ -170,14 +171,9 @@ def goldsky_payouts(
 
 def _metadata(per_shard: list[dict], info: SubgraphInfo | None, seconds: float) -> dict:
     totals = pl.DataFrame(per_shard).drop("shard", "seconds").sum().row(0, named=True)
-    header = ["shard", *STATUSES, "requests", "retries", "rate_limited"]
-    table = "\n".join(
-        ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-        + ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in per_shard]
-    )
     metadata = {**{key: int(value) for key, value in totals.items()}, "seconds": round(seconds, 2)}
     metadata["ids"] = sum(int(totals[s]) for s in STATUSES)
-    metadata["per_shard"] = dg.MetadataValue.md(table)
+    metadata["per_shard"] = markdown_table(per_shard, ["shard", *STATUSES, "requests", "retries", "rate_limited"])
     if info is not None:
         metadata["subgraph_block"] = info.block_number
         metadata["payout_shape"] = info.shape.kind

@@ -8,6 +8,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from payout_assets.checks.fetch_checks import fetch_checks
+from payout_assets.checks.preflight import preflight_checks
+from payout_assets.checks.table_checks import table_checks
+from payout_assets.checks.view_checks import view_checks
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.input_ids import missing_condition_ids
 from payout_assets.load import resolutions_external_ingest
@@ -18,7 +22,7 @@ from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.view import vw_resolutions_truth
 from subgraph_replica import ConditionRow, ReplicaServer, synthesize_truth
 
-BACKFILL_ASSETS = [missing_condition_ids, goldsky_payouts, resolutions_external_ingest]
+BACKFILL = [missing_condition_ids, goldsky_payouts, resolutions_external_ingest, preflight_checks, fetch_checks, table_checks]
 
 
 def random_ids(count: int, seed: int) -> list[str]:
@@ -85,7 +89,7 @@ def resources(tmp_path: Path, replica: ReplicaServer, truth: Truth) -> dict:
 def backfill(resources: dict, first: str = SHARDS[0], last: str = SHARDS[-1], **run_options) -> dg.ExecuteInProcessResult:
     """One single-run backfill over a shard range, as `dagster asset materialize --partition-range` runs it."""
     return dg.materialize(
-        BACKFILL_ASSETS,
+        BACKFILL,
         resources=resources,
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
         raise_on_error=False,
@@ -94,7 +98,20 @@ def backfill(resources: dict, first: str = SHARDS[0], last: str = SHARDS[-1], **
 
 
 def build_view(resources: dict) -> dg.ExecuteInProcessResult:
-    return dg.materialize([vw_resolutions_truth], resources=resources)
+    return dg.materialize([vw_resolutions_truth, view_checks], resources=resources, raise_on_error=False)
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    """Check name → its evaluation in this run."""
+    return {
+        event.asset_check_evaluation_data.check_name: event.asset_check_evaluation_data
+        for event in result.all_events
+        if event.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def failed_checks(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    return {name: e.severity.value for name, e in check_results(result).items() if not e.passed}
 
 
 def query(resources: dict, sql: str) -> list[tuple]:

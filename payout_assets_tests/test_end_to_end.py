@@ -7,9 +7,9 @@ import polars as pl
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
 from payout_assets.view import VIEW
-from payout_assets_tests.conftest import Truth, backfill, build_view, make_resources, query
+from payout_assets_tests.conftest import Truth, backfill, build_view, check_results, failed_checks, make_resources, query
 from subgraph_replica import ReplicaServer
-from scripts.demo_data import EXISTING_COLUMNS, seed_existing_table
+from scripts.demo_data import seed_existing_table
 
 
 def statuses(resources: dict) -> dict[str, str]:
@@ -26,6 +26,7 @@ def table_contents(resources: dict) -> dict[str, tuple]:
 def test_backfill_matches_the_truth_and_is_idempotent(resources: dict, truth: Truth):
     result = backfill(resources)
     assert result.success
+    assert len(check_results(result)) == 13 and failed_checks(result) == {}
     assert statuses(resources) == {cid: truth.status(cid) for cid in truth.ids}
 
     table = table_contents(resources)
@@ -49,25 +50,36 @@ def test_backfill_matches_the_truth_and_is_idempotent(resources: dict, truth: Tr
 
 def test_view_prefers_the_existing_table_and_keeps_one_row_per_condition(resources: dict, truth: Truth):
     assert backfill(resources).success
-    resolved = sorted(truth.resolved())
-    both, existing_only = resolved[:5], "f" * 64
-    existing_invalid = resolved[5]  # denominator 0 in the users' table: Goldsky's payout wins
+    payouts = truth.resolved()
+    both = sorted(payouts)[:5]
+    disagreeing = both[0]  # the users' table says otherwise: it wins, and the check warns
+    existing_only, existing_invalid = "f" * 64, sorted(payouts)[5]  # invalid there: Goldsky's payout wins
+    other = ([7, 0], 7) if payouts[disagreeing][0] == [0, 1] else ([0, 7], 7)  # scaled, so equality must be by fraction
+    scaled = both[1]  # the same payout over another denominator agrees
+    existing_vectors = {cid: payouts[cid] for cid in both} | {disagreeing: other}
+    existing_vectors[scaled] = ([3 * n for n in payouts[scaled][0]], 3 * payouts[scaled][1])
     with resources["clickhouse"].get_client() as client:
-        rows = [[cid, "NO", 1, [0, 1], 1, 2, datetime(2024, 1, 1), datetime(2024, 1, 2), "polymarket-api", 1] for cid in both]
+        rows = [
+            [cid, "", nums.index(max(nums)), nums, den, 2, datetime(2024, 1, 1), datetime(2024, 1, 2), "polymarket-api", 1]
+            for cid, (nums, den) in existing_vectors.items()
+        ]
         rows.append([existing_only, "YES", 0, [1, 0], 1, 2, None, datetime(2024, 1, 2), "polymarket-api", 1])
         rows.append([existing_invalid, "", 0, [0, 0], 0, 2, None, datetime(2024, 1, 2), "polymarket-api", 1])
         seed_existing_table(client, rows)
-    assert len(EXISTING_COLUMNS) == len(rows[0])
-    assert build_view(resources).success
+    view_result = build_view(resources)
+    assert view_result.success
+    assert failed_checks(view_result) == {"agreement_with_existing": "WARN"}
+    agreement = check_results(view_result)["agreement_with_existing"].metadata
+    assert agreement["disagreements"].value == 1
+    assert agreement["first_disagreements"].value[0].startswith(disagreeing)
 
     view = {row[0]: row[1:] for row in query(resources, f"SELECT * FROM {VIEW}")}
     assert len(view) == len(query(resources, f"SELECT condition_id FROM {VIEW}"))  # one row per condition
-    assert set(view) == set(resolved) | {existing_only}
+    assert set(view) == set(payouts) | {existing_only}
     for cid in both:
-        assert view[cid][0] == [0, 1] and view[cid][-1] == "polymarket-api"
+        assert view[cid][0] == existing_vectors[cid][0] and view[cid][-1] == "polymarket-api"
     assert view[existing_only][-1] == "polymarket-api"
-    assert view[existing_invalid][-1] == "goldsky-api"
-    assert view[existing_invalid][0] == truth.resolved()[existing_invalid][0]
+    assert view[existing_invalid][0] == payouts[existing_invalid][0] and view[existing_invalid][-1] == "goldsky-api"
     columns = [row[0] for row in query(resources, f"DESCRIBE TABLE {VIEW}")]
     assert columns == ["condition_id", "payout_numerators", "payout_denominator", "winning_index", "resolved_at", "resolution_source"]
 

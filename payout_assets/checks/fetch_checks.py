@@ -1,0 +1,90 @@
+"""Completion checks on `goldsky_payouts`: every input id accounted for, and what it cost."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from payout_assets.condition_ids import read_id_file
+from payout_assets.fetch import goldsky_payouts
+from payout_assets.metadata import id_list, markdown_table
+from payout_assets.partitions import SHARDS
+from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.statuses import FAILED, RESOLVED, STATUSES, count_statuses
+
+RETRY_WARN_SHARE = 0.01
+
+SPECS = [
+    dg.AssetCheckSpec("coverage_vs_input", asset=goldsky_payouts, description="Resolved share of valid input ids; every id has one status."),
+    dg.AssetCheckSpec("fetch_health", asset=goldsky_payouts, description="Requests, retries, 429s and failed ids per shard."),
+]
+
+
+class CoverageConfig(dg.Config):
+    min_resolved_share: float = Field(default=0.5, description="WARN when fewer input ids than this resolved.")
+
+
+def _fetched_shards(files: PayoutFiles) -> list[str]:
+    return [shard for shard in SHARDS if files.exists("ids", shard)]
+
+
+def coverage_vs_input(files: PayoutFiles, min_resolved_share: float) -> dg.AssetCheckResult:
+    counts = {status: 0 for status in STATUSES}
+    unaccounted: list[str] = []
+    duplicated: list[str] = []
+    for shard in _fetched_shards(files):
+        ids, statuses = files.read("ids", shard), files.read("statuses", shard)
+        unaccounted += ids.join(statuses, on="condition_id", how="anti")["condition_id"].to_list()
+        duplicated += statuses.filter(pl.col("condition_id").is_duplicated())["condition_id"].unique().to_list()
+        for status, n in count_statuses(statuses.join(ids, on="condition_id", how="semi")).items():
+            counts[status] += n
+    valid_ids = sum(counts.values()) + len(unaccounted)
+    share = counts[RESOLVED] / valid_ids if valid_ids else 0.0
+    accounted = not unaccounted and not duplicated
+    metadata = {
+        "coverage": round(share, 4),
+        "valid_input_ids": valid_ids,
+        **counts,
+        "invalid_lines": read_id_file(Path(files.input_ids_path)).invalid_count,
+        "ids_without_status": len(unaccounted),
+        "first_ids_without_status": id_list(unaccounted),
+        "ids_with_two_statuses": id_list(duplicated),
+    }
+    if not accounted:
+        return dg.AssetCheckResult(check_name="coverage_vs_input", passed=False, metadata=metadata)
+    return dg.AssetCheckResult(
+        check_name="coverage_vs_input",
+        passed=share >= min_resolved_share,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={**metadata, "min_resolved_share": min_resolved_share},
+    )
+
+
+def fetch_health(files: PayoutFiles) -> dg.AssetCheckResult:
+    per_shard = [{"shard": shard, **files.read("fetch_stats", shard).row(0, named=True)} for shard in SHARDS if files.exists("fetch_stats", shard)]
+    totals = {key: sum(row[key] for row in per_shard) for key in ("requests", "retries", "rate_limited")}
+    failed_ids = [
+        cid for shard in _fetched_shards(files) for cid in files.read("statuses", shard).filter(pl.col("status") == FAILED)["condition_id"]
+    ]
+    retry_share = totals["retries"] / totals["requests"] if totals["requests"] else 0.0
+    metadata = {
+        **totals,
+        "retry_share": round(retry_share, 4),
+        "failed": len(failed_ids),
+        "first_failed_ids": id_list(failed_ids),
+        "per_shard": markdown_table(per_shard, ["shard", "ids_fetched", "requests", "retries", "rate_limited", "failed_ids"]),
+    }
+    if failed_ids:
+        return dg.AssetCheckResult(check_name="fetch_health", passed=False, metadata=metadata)
+    return dg.AssetCheckResult(
+        check_name="fetch_health", passed=retry_share <= RETRY_WARN_SHARE, severity=dg.AssetCheckSeverity.WARN, metadata=metadata
+    )
+
+
+@dg.multi_asset_check(specs=SPECS)
+def fetch_checks(config: CoverageConfig, files: PayoutFiles) -> Iterator[dg.AssetCheckResult]:
+    """The seed's coverage validation and its worker-checkpoint analysis, from the shard Parquet."""
+    yield coverage_vs_input(files, config.min_resolved_share)
+    yield fetch_health(files)

@@ -1,0 +1,153 @@
+"""Pre-flight checks: the seed's readiness script, run before a single payout is fetched.
+
+They check `missing_condition_ids` and block: an ERROR here stops the run before
+`goldsky_payouts`, so a broken input, endpoint or table never costs a request.
+"""
+
+import asyncio
+import math
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+from clickhouse_connect.driver.client import Client
+from pydantic import Field
+
+from payout_assets.condition_ids import read_id_file
+from payout_assets.fetch import batches, ids_to_fetch
+from payout_assets.input_ids import missing_condition_ids
+from payout_assets.load import TABLE, TABLE_COLUMNS
+from payout_assets.metadata import markdown_table
+from payout_assets.partitions import SHARDS
+from payout_assets.resources.clickhouse import CHDB_SCHEME, ClickHouseResource, ClickHouseUnavailable
+from payout_assets.resources.goldsky import GoldskyResource
+from payout_assets.resources.goldsky_client import SubgraphInfo
+from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.view import table_exists
+
+NAMES = ("input_ids_valid", "storage_writable", "clickhouse_ready", "goldsky_ready", "backfill_estimate")
+SPECS = [dg.AssetCheckSpec(name, asset=missing_condition_ids, blocking=True) for name in NAMES]
+
+
+class PreflightConfig(dg.Config):
+    max_subgraph_lag_hours: float = Field(default=6.0, description="WARN when the subgraph's head block is older than this.")
+
+
+def _result(name: str, problem: str | None, metadata: dict | None = None, warn: bool = False) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=problem is None,
+        severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
+        metadata={"problem": problem or "none", **(metadata or {})},
+    )
+
+
+def input_ids_valid(files: PayoutFiles) -> dg.AssetCheckResult:
+    try:
+        parsed = read_id_file(Path(files.input_ids_path))
+    except (OSError, UnicodeError) as error:
+        return _result("input_ids_valid", str(error))
+    problem = None if parsed.ids else f"{files.input_ids_path} holds no valid condition id"
+    return _result("input_ids_valid", problem, {"valid_ids": len(parsed.ids), "invalid_lines": parsed.invalid_count})
+
+
+def storage_writable(files: PayoutFiles, clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
+    directories = [Path(files.shards_dir)]
+    if clickhouse.is_embedded:
+        directories.append(Path(clickhouse.url[len(CHDB_SCHEME):]))
+    for directory in directories:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=directory).close()
+        except OSError as error:
+            return _result("storage_writable", f"{directory} is not writable: {error.strerror}")
+    return _result("storage_writable", None, {"directories": ", ".join(map(str, directories))})
+
+
+def table_differences(client: Client) -> list[str]:
+    """How an existing target table differs from ours; we never alter a user's table."""
+    actual = dict(client.query(
+        "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {name:String}",
+        parameters=dict(zip(("db", "name"), TABLE.split("."))),
+    ).result_rows)
+    return [
+        f"column {name} is {actual[name]}, expected {kind}" if name in actual else f"column {name} ({kind}) is missing"
+        for name, kind in TABLE_COLUMNS.items()
+        if actual.get(name) != kind
+    ]
+
+
+def clickhouse_ready(client: Client) -> tuple[dg.AssetCheckResult, dict[str, int]]:
+    """Target table shape, and the rows already loaded per shard."""
+    if not table_exists(client, TABLE):
+        return _result("clickhouse_ready", None, {"target_table": f"{TABLE} will be created"}), {}
+    differences = table_differences(client)
+    loaded = dict(client.query(f"SELECT substring(condition_id, 1, 1), count() FROM {TABLE} FINAL GROUP BY 1").result_rows)
+    return _result("clickhouse_ready", "; ".join(differences) or None, {"target_table": f"{TABLE} exists"}), loaded
+
+
+def goldsky_ready(goldsky: GoldskyResource, max_lag_hours: float) -> dg.AssetCheckResult:
+    async def discover() -> SubgraphInfo:
+        async with goldsky.client() as client:
+            return await client.discover()
+
+    try:
+        info = asyncio.run(discover())
+    except Exception as error:  # any failure to reach or read the endpoint is this check's finding
+        return _result("goldsky_ready", f"{type(error).__name__}: {error}", {"endpoint": goldsky.url})
+    metadata = {"endpoint": goldsky.url, "payout_shape": info.shape.kind, "block": info.block_number}
+    if info.has_indexing_errors:
+        return _result("goldsky_ready", "the subgraph reports indexing errors and withholds data", metadata)
+    if info.block_timestamp is not None:
+        lag_hours = (time.time() - info.block_timestamp) / 3600
+        metadata["lag_hours"] = round(lag_hours, 2)
+        if lag_hours > max_lag_hours:
+            behind = f"the subgraph is {lag_hours:.1f} h behind the clock (head block {info.block_number})"
+            return _result("goldsky_ready", behind, metadata, warn=True)
+    return _result("goldsky_ready", None, metadata)
+
+
+def backfill_estimate(files: PayoutFiles, goldsky: GoldskyResource, loaded: dict[str, int]) -> dg.AssetCheckResult:
+    """Requests still to send for the shards on disk, and the time the rate limit sets."""
+    now = datetime.now(timezone.utc)
+    per_shard = []
+    for shard in SHARDS:
+        if files.exists("ids", shard):
+            pending = ids_to_fetch(files.read("ids", shard), files.read("statuses", shard), now)
+            per_shard.append({"shard": shard, "rows_loaded": loaded.get(shard, 0), "ids_to_fetch": len(pending), "requests": len(batches(pending))})
+    requests = sum(row["requests"] for row in per_shard)
+    seconds = (math.ceil(requests / goldsky.rate_limit) - 1) * goldsky.window_seconds if requests else 0.0
+    return _result(
+        "backfill_estimate",
+        None,
+        {
+            "ids_to_fetch": sum(row["ids_to_fetch"] for row in per_shard),
+            "requests": requests,
+            "estimated_seconds_at_rate_limit": seconds,
+            "per_shard": markdown_table(per_shard, ["shard", "rows_loaded", "ids_to_fetch", "requests"]),
+        },
+    )
+
+
+@dg.multi_asset_check(specs=SPECS)
+def preflight_checks(
+    config: PreflightConfig, files: PayoutFiles, goldsky: GoldskyResource, clickhouse: ClickHouseResource
+) -> Iterator[dg.AssetCheckResult]:
+    """The seed's readiness checks; any ERROR stops the run before the first payout request."""
+    yield (inputs := input_ids_valid(files))
+    yield storage_writable(files, clickhouse)
+    loaded: dict[str, int] = {}
+    try:
+        with clickhouse.get_client() as client:
+            result, loaded = clickhouse_ready(client)
+    except ClickHouseUnavailable as error:
+        result = _result("clickhouse_ready", str(error))
+    yield result
+    if inputs.passed:
+        yield goldsky_ready(goldsky, config.max_subgraph_lag_hours)
+    else:  # nothing would be fetched: not even a probe goes upstream
+        yield _result("goldsky_ready", "not probed: the input has no valid ids", warn=True)
+    yield backfill_estimate(files, goldsky, loaded)

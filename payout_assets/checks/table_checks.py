@@ -1,0 +1,152 @@
+"""Completion checks on `default.resolutions_external_ingest`, read with FINAL.
+
+Whole-table checks: a single-run backfill records check results without a partition, so
+the per-shard picture lives in the metadata.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import polars as pl
+from clickhouse_connect.driver.client import Client
+
+from payout_assets.load import TABLE, resolutions_external_ingest
+from payout_assets.metadata import id_list, markdown_table
+from payout_assets.partitions import SHARDS
+from payout_assets.payouts import EXPECTED_VECTORS
+from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.statuses import RESOLVED
+
+EARLIEST_RESOLUTION = "2020-01-01 00:00:00"
+
+_spec = dict(asset=resolutions_external_ingest)
+SPECS = [
+    dg.AssetCheckSpec("total_payouts", description="Every resolved id fetched is in the table.", **_spec),
+    dg.AssetCheckSpec("payout_sums", description="Numerators sum to a positive denominator.", **_spec),
+    dg.AssetCheckSpec("winning_index", description="The index of the first maximum numerator.", **_spec),
+    dg.AssetCheckSpec("resolved_dates", description="Between 2020-01-01 and now.", **_spec),
+    dg.AssetCheckSpec("unique_condition_ids", description="One row per 64-hex id under FINAL.", **_spec),
+    dg.AssetCheckSpec("payout_shape", description="Only vectors Polymarket's UMA adapter reports.", **_spec),
+]
+
+
+def _result(name: str, passed: bool, metadata: dict, warn: bool = False) -> dg.AssetCheckResult:
+    severity = dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR
+    return dg.AssetCheckResult(check_name=name, passed=passed, severity=severity, metadata=metadata)
+
+
+def _rows(client: Client, sql: str) -> list[tuple]:
+    return client.query(sql).result_rows
+
+
+def total_payouts(client: Client, files: PayoutFiles) -> dg.AssetCheckResult:
+    loaded = pl.from_arrow(client.query_arrow(f"SELECT condition_id FROM {TABLE} FINAL")).cast(pl.String)
+    per_shard, missing_ids = [], []
+    for shard in SHARDS:
+        resolved = files.read("statuses", shard).filter(pl.col("status") == RESOLVED).select("condition_id")
+        missing = resolved.join(loaded, on="condition_id", how="anti")["condition_id"].to_list()
+        in_table = loaded.filter(pl.col("condition_id").str.starts_with(shard)).height
+        per_shard.append({"shard": shard, "resolved_fetched": resolved.height, "rows": in_table, "missing": len(missing)})
+        missing_ids += missing
+    [(total_rows,)] = _rows(client, f"SELECT count() FROM {TABLE}")
+    return _result(
+        "total_payouts",
+        not missing_ids,
+        {
+            "unique_conditions": loaded.height,
+            "total_rows_before_merge": total_rows,
+            "pre_merge_duplicates": total_rows - loaded.height,
+            "missing_resolved_ids": len(missing_ids),
+            "first_missing_ids": id_list(missing_ids),
+            "per_shard": markdown_table(per_shard, ["shard", "resolved_fetched", "rows", "missing"]),
+        },
+    )
+
+
+def payout_sums(client: Client) -> dg.AssetCheckResult:
+    groups = _rows(
+        client,
+        f"SELECT payout_denominator, arraySum(payout_numerators) AS total, count() FROM {TABLE} FINAL "
+        "GROUP BY 1, 2 ORDER BY 3 DESC",
+    )
+    offenders = _rows(
+        client,
+        f"SELECT condition_id FROM {TABLE} FINAL "
+        "WHERE payout_denominator = 0 OR arraySum(payout_numerators) != payout_denominator LIMIT 20",
+    )
+    bad = sum(n for den, total, n in groups if den == 0 or den != total)
+    table = [{"denominator": den, "sum": total, "rows": n} for den, total, n in groups]
+    return _result(
+        "payout_sums",
+        bad == 0,
+        {"bad_rows": bad, "groups": markdown_table(table, ["denominator", "sum", "rows"]), "first_bad_ids": id_list(r[0] for r in offenders)},
+    )
+
+
+def winning_index(client: Client) -> dg.AssetCheckResult:
+    where = (
+        "winning_index < 0 OR winning_index >= length(payout_numerators) "
+        "OR winning_index != indexOf(payout_numerators, arrayMax(payout_numerators)) - 1"
+    )
+    [(bad,)] = _rows(client, f"SELECT count() FROM {TABLE} FINAL WHERE {where}")
+    offenders = _rows(client, f"SELECT condition_id, winning_index, payout_numerators FROM {TABLE} FINAL WHERE {where} LIMIT 20")
+    return _result("winning_index", bad == 0, {"bad_rows": bad, "first_bad_rows": id_list(offenders)})
+
+
+def resolved_dates(client: Client) -> dg.AssetCheckResult:
+    where = f"resolved_at > now() OR resolved_at < toDateTime('{EARLIEST_RESOLUTION}') OR toUnixTimestamp(resolved_at) = 0"
+    [(bad, earliest, latest, from_subgraph, from_fetch)] = _rows(
+        client,
+        f"SELECT countIf({where}), min(resolved_at), max(resolved_at), "
+        f"countIf(resolved_at_source = 'subgraph'), countIf(resolved_at_source = 'fetch_time') FROM {TABLE} FINAL",
+    )
+    offenders = _rows(client, f"SELECT condition_id, resolved_at FROM {TABLE} FINAL WHERE {where} LIMIT 20")
+    return _result(
+        "resolved_dates",
+        bad == 0,
+        {
+            "bad_rows": bad,
+            "earliest": str(earliest),
+            "latest": str(latest),
+            "from_subgraph": from_subgraph,
+            "from_fetch_time": from_fetch,
+            "first_bad_rows": id_list(offenders),
+        },
+    )
+
+
+def unique_condition_ids(client: Client) -> dg.AssetCheckResult:
+    duplicates = _rows(client, f"SELECT condition_id, count() FROM {TABLE} FINAL GROUP BY 1 HAVING count() > 1 LIMIT 20")
+    malformed = _rows(client, f"SELECT condition_id FROM {TABLE} FINAL WHERE NOT match(condition_id, '^[0-9a-f]{{64}}$') LIMIT 20")
+    return _result(
+        "unique_condition_ids",
+        not duplicates and not malformed,
+        {"duplicated_ids": id_list(r[0] for r in duplicates), "malformed_ids": id_list(r[0] for r in malformed)},
+    )
+
+
+def payout_shape(client: Client) -> dg.AssetCheckResult:
+    vectors = _rows(client, f"SELECT payout_numerators, count(), any(condition_id) FROM {TABLE} FINAL GROUP BY 1 ORDER BY 2 DESC")
+    unusual = [(nums, n, example) for nums, n, example in vectors if tuple(nums) not in EXPECTED_VECTORS]
+    return _result(
+        "payout_shape",
+        not unusual,
+        {
+            "unusual_rows": sum(n for _, n, _ in unusual),
+            "vectors": markdown_table([{"vector": v, "rows": n, "example": e} for v, n, e in vectors[:20]], ["vector", "rows", "example"]),
+        },
+        warn=True,
+    )
+
+
+@dg.multi_asset_check(specs=SPECS, pool="clickhouse")
+def table_checks(clickhouse: ClickHouseResource, files: PayoutFiles) -> Iterator[dg.AssetCheckResult]:
+    """The seed's completion validations 1-4, plus uniqueness and payout shape."""
+    with clickhouse.get_client() as client:
+        yield total_payouts(client, files)
+        yield payout_sums(client)
+        yield winning_index(client)
+        yield resolved_dates(client)
+        yield unique_condition_ids(client)
+        yield payout_shape(client)

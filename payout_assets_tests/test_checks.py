@@ -1,0 +1,217 @@
+"""Every check passes on clean data and fails, with the right severity and offenders, on bad data."""
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from payout_assets.checks import fetch_checks, preflight, table_checks, view_checks
+from payout_assets.load import CREATE_TABLE, TABLE, TABLE_COLUMNS
+from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.statuses import to_frame
+from payout_assets.view import VIEW, view_sql
+from payout_assets_tests.conftest import backfill, check_results, failed_checks, make_resources, make_truth
+from subgraph_replica import ReplicaServer
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+A, B, C = "a" * 64, "b" * 64, "c" * 64
+
+
+def table_row(cid: str, nums: list[int], den: int, winning: int | None = None, resolved_at: datetime = datetime(2024, 5, 1)) -> list:
+    winning = nums.index(max(nums)) if winning is None else winning
+    return [cid, nums, den, winning, resolved_at, "goldsky-api", "subgraph", datetime(2024, 5, 2), 1, 1]
+
+
+@pytest.fixture
+def clickhouse(tmp_path: Path) -> ClickHouseResource:
+    return ClickHouseResource(url=f"chdb://{tmp_path / 'chdb'}")
+
+
+def load_rows(clickhouse: ClickHouseResource, rows: list[list], create: str = CREATE_TABLE) -> None:
+    with clickhouse.get_client() as client:
+        client.command(create)
+        client.insert(TABLE, rows, column_names=list(TABLE_COLUMNS))
+
+
+def run(check, clickhouse: ClickHouseResource, *args):
+    with clickhouse.get_client() as client:
+        return check(client, *args)
+
+
+CLEAN = [table_row(A, [1, 0], 1), table_row(B, [0, 1], 1), table_row(C, [1, 1], 2)]
+
+
+@pytest.mark.parametrize("check", [table_checks.payout_sums, table_checks.winning_index, table_checks.resolved_dates, table_checks.unique_condition_ids, table_checks.payout_shape])
+def test_table_checks_pass_on_clean_rows(clickhouse, check):
+    load_rows(clickhouse, CLEAN)
+    assert run(check, clickhouse).passed
+
+
+def test_payout_sums_names_a_row_whose_numerators_miss_the_denominator(clickhouse):
+    load_rows(clickhouse, CLEAN + [table_row("d" * 64, [1, 0], 2)])
+    result = run(table_checks.payout_sums, clickhouse)
+    assert not result.passed and result.severity.value == "ERROR"
+    assert result.metadata["bad_rows"].value == 1
+    assert result.metadata["first_bad_ids"].value == ["d" * 64]
+
+
+def test_winning_index_out_of_range(clickhouse):
+    load_rows(clickhouse, CLEAN + [table_row("d" * 64, [0, 1], 1, winning=2), table_row("e" * 64, [0, 1], 1, winning=0)])
+    result = run(table_checks.winning_index, clickhouse)
+    assert not result.passed and result.severity.value == "ERROR"
+    assert result.metadata["bad_rows"].value == 2
+
+
+def test_resolved_dates_in_the_future_or_before_2020(clickhouse):
+    future = (NOW + timedelta(days=2)).replace(tzinfo=None)
+    load_rows(clickhouse, CLEAN + [table_row("d" * 64, [1, 0], 1, resolved_at=future), table_row("e" * 64, [1, 0], 1, resolved_at=datetime(2019, 1, 1))])
+    result = run(table_checks.resolved_dates, clickhouse)
+    assert not result.passed and result.severity.value == "ERROR"
+    assert result.metadata["bad_rows"].value == 2
+    assert {row.split("'")[1] for row in result.metadata["first_bad_rows"].value} == {"d" * 64, "e" * 64}
+    assert result.metadata["from_subgraph"].value == 5
+
+
+def test_duplicate_and_malformed_ids(clickhouse):
+    # A table created by hand with another sorting key keeps duplicates even under FINAL.
+    other_key = CREATE_TABLE.replace("ORDER BY condition_id", "ORDER BY (condition_id, payout_denominator)")
+    load_rows(clickhouse, CLEAN + [table_row(A, [2, 0], 2), table_row("0x" + B[2:], [0, 1], 1)], create=other_key)
+    result = run(table_checks.unique_condition_ids, clickhouse)
+    assert not result.passed and result.severity.value == "ERROR"
+    assert result.metadata["duplicated_ids"].value == [A]
+    assert result.metadata["malformed_ids"].value == ["0x" + B[2:]]
+
+
+def test_payout_shape_warns_on_vectors_uma_never_reports(clickhouse):
+    load_rows(clickhouse, CLEAN + [table_row("d" * 64, [1, 2], 3)])
+    result = run(table_checks.payout_shape, clickhouse)
+    assert not result.passed and result.severity.value == "WARN"
+    assert result.metadata["unusual_rows"].value == 1
+
+
+def statuses(rows: list[tuple[str, str]]) -> pl.DataFrame:
+    return to_frame(
+        [
+            {"condition_id": cid, "status": status, "fetched_at": NOW}
+            | ({"payout_numerators": [1, 0], "payout_denominator": 1, "winning_index": 0} if status == "resolved" else {})
+            | ({"reason": "HTTP 503 (after 6 attempts)"} if status == "failed" else {})
+            for cid, status in rows
+        ]
+    )
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> PayoutFiles:
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text(f"{A}\n{'a' * 63}1\nnot-an-id\n")
+    return PayoutFiles(input_ids_path=str(ids_file), shards_dir=str(tmp_path / "shards"))
+
+
+def write_shard(files: PayoutFiles, rows: list[tuple[str, str]], requests: int = 1, retries: int = 0) -> None:
+    files.write("ids", "a", pl.DataFrame({"condition_id": [cid for cid, _ in rows]}))
+    files.write("statuses", "a", statuses(rows))
+    stats = {"ids_fetched": len(rows), "requests": requests, "retries": retries, "rate_limited": 0, "failed_ids": 0, "unrequested_entities": 0, "seconds": 0.1}
+    files.write("fetch_stats", "a", pl.DataFrame([stats]))
+
+
+def test_total_payouts_errors_when_a_fetched_resolution_is_not_in_the_table(clickhouse, files):
+    write_shard(files, [(A, "resolved"), ("a" * 63 + "1", "resolved")])
+    load_rows(clickhouse, [table_row(A, [1, 0], 1)])
+    result = run(table_checks.total_payouts, clickhouse, files)
+    assert not result.passed and result.severity.value == "ERROR"
+    assert result.metadata["first_missing_ids"].value == ["a" * 63 + "1"]
+    load_rows(clickhouse, [table_row("a" * 63 + "1", [1, 0], 1)])
+    assert run(table_checks.total_payouts, clickhouse, files).passed
+
+
+def test_coverage_errors_on_an_id_without_status_and_warns_when_low(files):
+    write_shard(files, [(A, "resolved"), ("a" * 63 + "1", "unresolved")])
+    assert fetch_checks.coverage_vs_input(files, 0.5).passed
+    low = fetch_checks.coverage_vs_input(files, 0.9)
+    assert not low.passed and low.severity.value == "WARN"
+    assert low.metadata["coverage"].value == 0.5 and low.metadata["invalid_lines"].value == 1
+
+    files.write("statuses", "a", statuses([(A, "resolved")]))
+    missing = fetch_checks.coverage_vs_input(files, 0.5)
+    assert not missing.passed and missing.severity.value == "ERROR"
+    assert missing.metadata["first_ids_without_status"].value == ["a" * 63 + "1"]
+
+
+def test_fetch_health_errors_on_a_failed_id_and_warns_on_retries(files):
+    write_shard(files, [(A, "resolved")], requests=100, retries=0)
+    assert fetch_checks.fetch_health(files).passed
+    write_shard(files, [(A, "resolved")], requests=100, retries=2)
+    retried = fetch_checks.fetch_health(files)
+    assert not retried.passed and retried.severity.value == "WARN"
+    write_shard(files, [(A, "failed")], requests=100, retries=0)
+    failed = fetch_checks.fetch_health(files)
+    assert not failed.passed and failed.severity.value == "ERROR"
+    assert failed.metadata["first_failed_ids"].value == [A]
+
+
+def test_integration_readiness_errors_on_a_view_missing_a_column(clickhouse):
+    load_rows(clickhouse, CLEAN)
+    with clickhouse.get_client() as client:
+        client.command("CREATE DATABASE IF NOT EXISTS cascadian_clean")
+        client.command(view_sql(with_existing=False))
+        assert view_checks.integration_readiness(client).passed
+        client.command(f"CREATE OR REPLACE VIEW {VIEW} AS SELECT condition_id, payout_numerators FROM {TABLE} FINAL")
+        result = view_checks.integration_readiness(client)
+    assert not result.passed and result.severity.value == "ERROR"
+    assert "columns are ['condition_id', 'payout_numerators']" in result.metadata["problems"].value
+
+
+def test_preflight_blocks_the_run_on_an_unreachable_endpoint(tmp_path):
+    truth = make_truth(50)
+    resources = make_resources(tmp_path, "http://127.0.0.1:9/subgraphs/name/pnl", truth.ids, max_attempts=2)
+    result = backfill(resources)
+    assert not result.success
+    assert failed_checks(result) == {"goldsky_ready": "ERROR"}
+    assert "ClientConnectorError" in check_results(result)["goldsky_ready"].metadata["problem"].value
+    assert not result.asset_materializations_for_node("goldsky_payouts")
+
+
+def test_preflight_blocks_on_a_target_table_with_a_wrong_column_type(tmp_path):
+    truth = make_truth(50)
+    with ReplicaServer(truth.rows.values()) as replica:
+        resources = make_resources(tmp_path, replica.url, truth.ids)
+        load_rows(resources["clickhouse"], [], create=CREATE_TABLE.replace("payout_denominator UInt32", "payout_denominator UInt8"))
+        result = backfill(resources)
+        payout_requests = replica.stats()["accepted"] - 1  # the pre-flight's one discovery request
+    assert failed_checks(result) == {"clickhouse_ready": "ERROR"}
+    assert check_results(result)["clickhouse_ready"].metadata["problem"].value == "column payout_denominator is UInt8, expected UInt32"
+    assert payout_requests == 0
+
+
+def test_preflight_sends_no_request_for_an_input_without_valid_ids(tmp_path):
+    with ReplicaServer([]) as replica:
+        resources = make_resources(tmp_path, replica.url, ["not-an-id", "0xZZ"])
+        result = backfill(resources)
+        requests = replica.stats()["requests"]
+    assert failed_checks(result) == {"input_ids_valid": "ERROR", "goldsky_ready": "WARN"}
+    assert requests == 0
+
+
+def test_preflight_warns_on_a_lagging_subgraph_and_estimates_the_backfill(tmp_path):
+    truth = make_truth(2500)
+    with ReplicaServer(truth.rows.values(), meta_timestamp=int(NOW.timestamp()) - 9 * 3600) as replica:
+        result = backfill(make_resources(tmp_path, replica.url, truth.ids))
+    assert result.success
+    assert failed_checks(result) == {"goldsky_ready": "WARN"}
+    lag = check_results(result)["goldsky_ready"].metadata
+    assert 8.9 < lag["lag_hours"].value < 9.1
+    estimate = check_results(result)["backfill_estimate"].metadata
+    assert estimate["ids_to_fetch"].value == 2500
+    assert estimate["requests"].value == 16  # ~156 ids per shard: one request each
+
+
+def test_storage_writable_errors_on_a_directory_that_cannot_be_made(tmp_path, clickhouse):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # root ignores permissions, but not a file where a directory should be
+    files = PayoutFiles(input_ids_path="unused", shards_dir=str(blocker / "shards"))
+    result = preflight.storage_writable(files, clickhouse)
+    assert not result.passed and result.severity.value == "ERROR"
+    assert str(blocker / "shards") in result.metadata["problem"].value
+    assert preflight.storage_writable(PayoutFiles(input_ids_path="unused", shards_dir=str(tmp_path / "ok")), clickhouse).passed
