@@ -15,6 +15,7 @@ from payout_assets.load import resolutions_external_ingest
 from payout_assets.resources.clickhouse import CHDB_SCHEME, ClickHouseResource
 from payout_assets.resources.goldsky import PUBLIC_PNL_SUBGRAPH, GoldskyResource
 from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.sensor import new_and_unresolved_payouts
 from payout_assets.view import vw_resolutions_truth
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -52,6 +53,7 @@ resources = {
 defs = dg.Definitions(
     assets=[missing_condition_ids, goldsky_payouts, resolutions_external_ingest, vw_resolutions_truth],
     asset_checks=[preflight_checks, fetch_checks, table_checks, view_checks],
+    sensors=[new_and_unresolved_payouts],
     resources=resources,
     # One process runs every step in order: one rate limiter, and chDB opened by one step at a time.
     executor=dg.in_process_executor,
