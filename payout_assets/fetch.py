@@ -13,7 +13,7 @@ from pydantic import Field
 
 from payout_assets.input_ids import missing_condition_ids
 from payout_assets.metadata import markdown_table
-from payout_assets.partitions import shard_partitions
+from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.goldsky_client import (
     MAX_IDS_PER_REQUEST,
@@ -129,7 +129,7 @@ def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, files: P
 
 @dg.asset(
     partitions_def=shard_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=single_run,
     deps=[missing_condition_ids],
     group_name="payouts",
     kinds={"graphql", "parquet"},

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from payout_assets.condition_ids import ParsedIds, read_id_file
-from payout_assets.partitions import shard_partitions
+from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.resources.payout_files import PayoutFiles
 
 
@@ -27,7 +27,7 @@ def invalid_lines_markdown(parsed: ParsedIds) -> str:
 
 @dg.asset(
     partitions_def=shard_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=single_run,
     group_name="payouts",
     kinds={"python", "parquet"},
 )

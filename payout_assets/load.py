@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from payout_assets.fetch import goldsky_payouts
-from payout_assets.partitions import shard_partitions
+from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.statuses import RESOLVED
@@ -55,7 +55,7 @@ def rows_to_load(statuses: pl.DataFrame, loaded: pl.DataFrame) -> pl.DataFrame:
 
 @dg.asset(
     partitions_def=shard_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=single_run,
     deps=[goldsky_payouts],
     group_name="payouts",
     kinds={"clickhouse"},

@@ -7,9 +7,14 @@ import dagster as dg
 MAX_LISTED = 20  # ids listed in a check's metadata; counts carry the rest
 
 
+def _cell(value: object) -> str:
+    """Table-safe text: a `|` or a newline from the data must not add cells or rows."""
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`").replace("\n", " ")
+
+
 def markdown_table(rows: Iterable[Mapping[str, object]], columns: Sequence[str]) -> dg.MetadataValue:
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    lines += ["| " + " | ".join(str(row.get(column, "")) for column in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(row.get(column, "")) for column in columns) + " |" for row in rows]
     return dg.MetadataValue.md("\n".join(lines))
 
 

@@ -12,7 +12,7 @@ from payout_assets.fetch import goldsky_payouts
 from payout_assets.metadata import id_list, markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.statuses import FAILED, RESOLVED, STATUSES, count_statuses
+from payout_assets.statuses import FAILED, MALFORMED, RESOLVED, STATUSES, count_statuses
 
 RETRY_WARN_SHARE = 0.01
 
@@ -62,24 +62,31 @@ def coverage_vs_input(files: PayoutFiles, min_resolved_share: float) -> dg.Asset
     )
 
 
+def _ids_with(files: PayoutFiles, status: str) -> pl.DataFrame:
+    frames = [files.read("statuses", shard).filter(pl.col("status") == status) for shard in _fetched_shards(files)]
+    return pl.concat(frames) if frames else pl.DataFrame(schema={"condition_id": pl.String, "reason": pl.String})
+
+
 def fetch_health(files: PayoutFiles) -> dg.AssetCheckResult:
+    """ERROR while an id is failed; WARN on retries past 1 %, malformed values or unasked-for entities."""
     per_shard = [{"shard": shard, **files.read("fetch_stats", shard).row(0, named=True)} for shard in SHARDS if files.exists("fetch_stats", shard)]
-    totals = {key: sum(row[key] for row in per_shard) for key in ("requests", "retries", "rate_limited")}
-    failed_ids = [
-        cid for shard in _fetched_shards(files) for cid in files.read("statuses", shard).filter(pl.col("status") == FAILED)["condition_id"]
-    ]
+    totals = {key: sum(row[key] for row in per_shard) for key in ("requests", "retries", "rate_limited", "unrequested_entities")}
+    failed, malformed = _ids_with(files, FAILED), _ids_with(files, MALFORMED)
     retry_share = totals["retries"] / totals["requests"] if totals["requests"] else 0.0
     metadata = {
         **totals,
         "retry_share": round(retry_share, 4),
-        "failed": len(failed_ids),
-        "first_failed_ids": id_list(failed_ids),
-        "per_shard": markdown_table(per_shard, ["shard", "ids_fetched", "requests", "retries", "rate_limited", "failed_ids"]),
+        "failed": failed.height,
+        "first_failed_ids": id_list(failed["condition_id"]),
+        "malformed": malformed.height,
+        "first_malformed": id_list(f"{cid}: {reason}" for cid, reason in malformed.select("condition_id", "reason").iter_rows()),
+        "per_shard": markdown_table(per_shard, ["shard", "ids_fetched", "requests", "retries", "rate_limited", "failed_ids", "unrequested_entities"]),
     }
-    if failed_ids:
+    if failed.height:
         return dg.AssetCheckResult(check_name="fetch_health", passed=False, metadata=metadata)
+    suspicious = retry_share > RETRY_WARN_SHARE or malformed.height or totals["unrequested_entities"]
     return dg.AssetCheckResult(
-        check_name="fetch_health", passed=retry_share <= RETRY_WARN_SHARE, severity=dg.AssetCheckSeverity.WARN, metadata=metadata
+        check_name="fetch_health", passed=not suspicious, severity=dg.AssetCheckSeverity.WARN, metadata=metadata
     )
 
 
