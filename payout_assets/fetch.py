@@ -62,12 +62,13 @@ class ShardFetch:
     stats: RequestStats = field(default_factory=RequestStats)
     unrequested: int = 0
     ids_fetched: int = 0
+    seconds: float = 0.0  # from the start of the fetch until this shard's last answer
 
 
 @dataclass
 class Progress:
     total_ids: int
-    started: float = field(default_factory=time.monotonic)
+    started: float
     done_ids: int = 0
     resolved: int = 0
     last_logged: float = 0.0
@@ -89,7 +90,7 @@ async def _fetch(
     files: PayoutFiles,
     log: logging.Logger,
 ) -> SubgraphInfo:
-    progress = Progress(total_ids=sum(len(ids) for ids in plan.values()))
+    progress = Progress(sum(len(ids) for ids in plan.values()), started=time.monotonic())
     async with client:
         info = await client.discover()
         if info.has_indexing_errors:
@@ -103,6 +104,7 @@ async def _fetch(
         for finished in asyncio.as_completed(tasks):
             shard, answer = await finished
             progress.resolved += _record(shards[shard], answer, info, files)
+            shards[shard].seconds = time.monotonic() - progress.started
             progress.done_ids += len(answer.ids)
             if time.monotonic() - progress.last_logged >= PROGRESS_EVERY_SECONDS or progress.done_ids == progress.total_ids:
                 progress.last_logged = time.monotonic()
@@ -162,7 +164,7 @@ def goldsky_payouts(
             "rate_limited": fetch.stats.rate_limited,
             "failed_ids": counts["failed"],
             "unrequested_entities": fetch.unrequested,
-            "seconds": round(time.monotonic() - started, 3),
+            "seconds": round(fetch.seconds, 3),
         }
         files.write("fetch_stats", shard, pl.DataFrame([stats]))
         per_shard.append({"shard": shard, **{s: counts[s] for s in STATUSES}, **stats})
