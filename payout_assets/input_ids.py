@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from payout_assets.condition_ids import ParsedIds, read_id_file
+from payout_assets.metadata import markdown_table
 from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.resources.payout_files import PayoutFiles
 
@@ -16,13 +17,14 @@ def shard_frame(ids: list[str]) -> pl.DataFrame:
     )
 
 
-def invalid_lines_markdown(parsed: ParsedIds) -> str:
+def invalid_lines_markdown(parsed: ParsedIds) -> dg.MetadataValue:
     if not parsed.invalid_count:
-        return "No invalid lines."
-    rows = "\n".join(f"| {line.line_number} | `{line.preview}` |" for line in parsed.invalid)
-    more = parsed.invalid_count - len(parsed.invalid)
-    tail = f"\n\n…and {more} more." if more else ""
-    return f"| line | starts with |\n| --- | --- |\n{rows}{tail}"
+        return dg.MetadataValue.md("No invalid lines.")
+    listed = len(parsed.invalid)
+    rows = [{"line": line.line_number, "starts with": line.preview} for line in parsed.invalid]
+    if parsed.invalid_count > listed:
+        rows.append({"line": "…", "starts with": f"and {parsed.invalid_count - listed} more"})
+    return markdown_table(rows, ["line", "starts with"])
 
 
 @dg.asset(
@@ -51,7 +53,7 @@ def missing_condition_ids(context: dg.AssetExecutionContext, files: PayoutFiles)
             "duplicates": parsed.duplicates,
             "blank_lines": parsed.blank,
             "invalid_lines": parsed.invalid_count,
-            "invalid_line_list": dg.MetadataValue.md(invalid_lines_markdown(parsed)),
+            "invalid_line_list": invalid_lines_markdown(parsed),
             "ids_per_shard": dg.MetadataValue.json(per_shard),
         }
     )

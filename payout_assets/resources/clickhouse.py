@@ -1,10 +1,10 @@
 """ClickHouse through clickhouse-connect: an embedded chDB directory or a server."""
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import clickhouse_connect
 import dagster as dg
@@ -19,9 +19,42 @@ class ClickHouseUnavailable(RuntimeError):
     """ClickHouse cannot be reached or opened; the message names where, never a password."""
 
 
-def redact(url: str) -> str:
-    """The URL with any password replaced, fit for logs and metadata."""
-    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+@dataclass(frozen=True)
+class ServerUrl:
+    """`http(s)://user:password@host:port/db`, where the password may hold any character.
+
+    The credentials end at the last `@`, so a password with `@`, `#` or `/` (raw or
+    percent-encoded) neither breaks parsing nor leaks into a message.
+    """
+
+    scheme: str
+    username: str
+    password: str
+    host_part: str  # host:port/db
+
+    @classmethod
+    def parse(cls, url: str) -> "ServerUrl":
+        scheme, _, rest = url.partition("://")
+        credentials, at, host_part = rest.rpartition("@")
+        if not at:
+            credentials, host_part = "", rest
+        username, _, password = credentials.partition(":")
+        return cls(scheme, unquote(username), unquote(password), host_part)
+
+    @property
+    def redacted(self) -> str:
+        user = quote(self.username) + (":***" if self.password else "")
+        return f"{self.scheme}://{user + '@' if user else ''}{self.host_part}"
+
+
+def redact(text: str, url: str) -> str:
+    """`text` with the URL's password replaced, fit for logs and metadata."""
+    parsed = ServerUrl.parse(url)
+    if not parsed.password:
+        return text
+    for secret in {parsed.password, quote(parsed.password, safe=""), quote(parsed.password)}:
+        text = text.replace(secret, "***")
+    return text
 
 
 class ClickHouseResource(dg.ConfigurableResource):
@@ -44,7 +77,7 @@ class ClickHouseResource(dg.ConfigurableResource):
 
     @property
     def display_url(self) -> str:
-        return redact(self.url)
+        return self.url if self.is_embedded else ServerUrl.parse(self.url).redacted
 
     @contextmanager
     def get_client(self) -> Iterator[Client]:
@@ -61,11 +94,11 @@ class ClickHouseResource(dg.ConfigurableResource):
                 directory.mkdir(parents=True, exist_ok=True)
                 return clickhouse_connect.get_client(dsn=f"{CHDB_SCHEME}{directory}")
             return _server_client(self.url)
-        except (ClickHouseError, OSError, RuntimeError) as error:
+        except (ClickHouseError, OSError, RuntimeError, ValueError) as error:
             raise ClickHouseUnavailable(self._explain(error)) from None
 
     def _explain(self, error: Exception) -> str:
-        text = redact(str(error))
+        text = redact(str(error), self.url)
         if self.is_embedded and ("EmbeddedServer" in text or "lock" in text.lower()):
             return (
                 f"the embedded ClickHouse directory {self.display_url} is in use by another process "
@@ -75,12 +108,13 @@ class ClickHouseResource(dg.ConfigurableResource):
 
 
 def _server_client(url: str) -> Client:
-    parts = urlsplit(url)
+    server = ServerUrl.parse(url)
+    parts = urlsplit(f"{server.scheme}://{server.host_part}")
     return clickhouse_connect.get_client(
         host=parts.hostname,
         port=parts.port,
-        username=parts.username or "default",
-        password=parts.password or "",
+        username=server.username or "default",
+        password=server.password,
         database=parts.path.strip("/") or "default",
-        secure=parts.scheme == "https",
+        secure=server.scheme == "https",
     )
