@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -11,19 +10,15 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from payout_assets.fetch_plan import ShardFetch, batches, ids_to_fetch
 from payout_assets.input_ids import missing_condition_ids
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import shard_partitions, single_run
+from payout_assets.recheck import recheck_by_changes
 from payout_assets.resources.goldsky import GoldskyResource
-from payout_assets.resources.goldsky_client import (
-    MAX_IDS_PER_REQUEST,
-    BatchAnswer,
-    GoldskyClient,
-    RequestStats,
-    SubgraphInfo,
-)
+from payout_assets.resources.goldsky_client import BatchAnswer, GoldskyClient, SubgraphInfo
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.statuses import RESOLVED, STATUSES, classify, count_statuses, merge, to_frame
+from payout_assets.statuses import RESOLVED, STATUSES, classify, count_statuses
 
 PROGRESS_EVERY_SECONDS = 5.0
 
@@ -34,35 +29,6 @@ class FetchConfig(dg.Config):
         description="Skip unresolved/not_found/failed/malformed ids checked less than this long ago. "
         "Resolved ids are never fetched again.",
     )
-
-
-def ids_to_fetch(ids: pl.DataFrame, previous: pl.DataFrame, checked_before: datetime) -> list[str]:
-    """Ids without a status, and unsettled ids last checked before `checked_before`."""
-    settled = previous.filter(
-        (pl.col("status") == RESOLVED) | (pl.col("fetched_at") >= checked_before)
-    ).select("condition_id")
-    return ids.join(settled, on="condition_id", how="anti")["condition_id"].to_list()
-
-
-def batches(ids: list[str]) -> list[list[str]]:
-    """Near-equal batches of at most MAX_IDS_PER_REQUEST ids."""
-    count = math.ceil(len(ids) / MAX_IDS_PER_REQUEST)
-    size = math.ceil(len(ids) / count) if count else 0
-    return [ids[i : i + size] for i in range(0, len(ids), size or 1)]
-
-
-@dataclass
-class ShardFetch:
-    """One shard's batches in flight; its statuses are written as soon as the last one lands."""
-
-    shard: str
-    previous: pl.DataFrame
-    pending: int
-    rows: list[dict] = field(default_factory=list)
-    stats: RequestStats = field(default_factory=RequestStats)
-    unrequested: int = 0
-    ids_fetched: int = 0
-    seconds: float = 0.0  # from the start of the fetch until this shard's last answer
 
 
 @dataclass
@@ -90,11 +56,17 @@ async def _fetch(
     files: PayoutFiles,
     log: logging.Logger,
 ) -> SubgraphInfo:
-    progress = Progress(sum(len(ids) for ids in plan.values()), started=time.monotonic())
+    started = time.monotonic()
     async with client:
         info = await client.discover()
         if info.has_indexing_errors:
             log.warning("the subgraph reports indexing errors; it may withhold data")
+        plan = await recheck_by_changes(client, info, shards, plan, log)
+        for shard, ids in plan.items():
+            shards[shard].pending = len(batches(ids))
+            if not ids:  # the change feed answered for every id of this shard
+                shards[shard].write(files)
+        progress = Progress(sum(len(ids) for ids in plan.values()), started=started)
         query = info.shape.query()
         tasks = [
             asyncio.create_task(_fetch_one(client, query, shard, batch))
@@ -125,7 +97,7 @@ def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, files: P
     fetch.ids_fetched += len(answer.ids)
     fetch.pending -= 1
     if fetch.pending == 0:
-        files.write("statuses", fetch.shard, merge(fetch.previous, to_frame(fetch.rows)))
+        fetch.write(files)
     return sum(row["status"] == RESOLVED for row in rows)
 
 
@@ -149,7 +121,7 @@ def goldsky_payouts(
         ids = files.read("ids", shard)
         previous = files.read("statuses", shard).join(ids, on="condition_id", how="semi")
         plan[shard] = ids_to_fetch(ids, previous, checked_before)
-        shards[shard] = ShardFetch(shard, previous, pending=len(batches(plan[shard])))
+        shards[shard] = ShardFetch(shard, previous)
         if not plan[shard]:  # nothing to ask: keep what we know, minus ids gone from the input
             files.write("statuses", shard, previous)
     info = asyncio.run(_fetch(goldsky.client(), shards, plan, files, context.log)) if any(plan.values()) else None

@@ -14,7 +14,8 @@ import dagster as dg
 import polars as pl
 
 from payout_assets.condition_ids import read_id_file
-from payout_assets.fetch import goldsky_payouts, ids_to_fetch
+from payout_assets.fetch import goldsky_payouts
+from payout_assets.fetch_plan import ids_to_fetch
 from payout_assets.input_ids import missing_condition_ids, shard_frame
 from payout_assets.load import resolutions_external_ingest
 from payout_assets.partitions import SHARDS

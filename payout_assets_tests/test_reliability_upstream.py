@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from payout_assets.fetch import batches
+from payout_assets.fetch_plan import batches
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
 from payout_assets_tests.conftest import backfill, check_results, failed_checks, make_resources, make_truth, query, random_ids

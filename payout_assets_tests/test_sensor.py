@@ -78,14 +78,19 @@ def test_a_repeated_tick_with_the_same_cursor_requests_no_second_run(resources: 
     assert run_requests(tick(resources, cursor=first.cursor)) == []
 
 
-def test_daily_cycle_fetches_only_new_and_due_ids(resources: dict, replica: ReplicaServer, truth: Truth):
+def daily_cycle(resources: dict, replica: ReplicaServer, truth: Truth, unrelated_changes: int = 0) -> set[str]:
+    """Backfill; a day passes (some markets resolve, new ids arrive); tick and run.
+
+    Returns the ids the run asked for by id; asserts the table gained exactly the new payouts.
+    """
     assert backfill(resources).success
     unresolved = [cid for cid in truth.ids if truth.status(cid) == "unresolved"]
     resolves_today = unresolved[:7]
-    replica.upsert(ConditionRow(f"0x{cid}", ("0", "1"), "1", "", 99_000_000) for cid in resolves_today)
+    replica.upsert(ConditionRow(f"0x{cid}", ("0", "1"), "1", "", 2_000_000_000) for cid in resolves_today)
+    replica.upsert(ConditionRow(f"0x{cid}", (), "0", "", 2_000_000_000) for cid in random_ids(unrelated_changes, seed=8))
     new_ids = ids_in_shards("3a", 4, seed=123)
     new_resolved = new_ids[:3]
-    replica.upsert(ConditionRow(f"0x{cid}", ("1", "0"), "1", "", 99_000_001) for cid in new_resolved)
+    replica.upsert(ConditionRow(f"0x{cid}", ("1", "0"), "1", "", 2_000_000_001) for cid in new_resolved)
     append_ids(resources, new_ids)
     age_statuses(resources, RECHECK_HOURS + 1)
     before = {row[0] for row in query(resources, f"SELECT condition_id FROM {TABLE} FINAL")}
@@ -96,8 +101,20 @@ def test_daily_cycle_fetches_only_new_and_due_ids(resources: dict, replica: Repl
 
     after = {row[0] for row in query(resources, f"SELECT condition_id FROM {TABLE} FINAL")}
     assert after - before == set(resolves_today) | set(new_resolved)
+    asked = replica.requested_ids()
+    assert all(count == 1 for count in asked.values())
+    assert not set(asked) & {f"0x{cid}" for cid in truth.resolved()}  # a resolved payout is never fetched twice
+    return {cid.removeprefix("0x") for cid in asked}
+
+
+def test_daily_cycle_rechecks_through_the_change_feed(resources: dict, replica: ReplicaServer, truth: Truth):
+    asked = daily_cycle(resources, replica, truth)
+    new_ids = set(ids_in_shards("3a", 4, seed=123))
+    assert asked == new_ids  # re-checks cost one `_change_block` page, not a request per 1,000 ids
+    assert replica.stats()["accepted"] == 1 + 1 + 1 + 2  # pre-flight + discovery + one feed page + shards 3 and a
+
+
+def test_daily_cycle_falls_back_to_a_plain_recheck_when_the_feed_is_longer(resources: dict, replica: ReplicaServer, truth: Truth):
+    asked = daily_cycle(resources, replica, truth, unrelated_changes=16_000)
     due = {cid for cid in truth.ids if truth.status(cid) in ("unresolved", "not_found")}
-    asked = set(replica.requested_ids())
-    assert asked == {f"0x{cid}" for cid in due | set(new_ids)}
-    assert not asked & {f"0x{cid}" for cid in truth.resolved()}
-    assert all(count == 1 for count in replica.requested_ids().values())
+    assert asked == due | set(ids_in_shards("3a", 4, seed=123))

@@ -17,7 +17,7 @@ from clickhouse_connect.driver.client import Client
 from pydantic import Field
 
 from payout_assets.condition_ids import read_id_file
-from payout_assets.fetch import batches, ids_to_fetch
+from payout_assets.fetch_plan import batches, ids_to_fetch
 from payout_assets.input_ids import missing_condition_ids
 from payout_assets.load import TABLE, TABLE_COLUMNS
 from payout_assets.metadata import markdown_table

@@ -29,6 +29,7 @@ DISCOVERY_QUERY = gql(
     """
     query Discover {
       __type(name: "Condition") { fields { name } }
+      filter: __type(name: "Condition_filter") { inputFields { name } }
       _meta { block { number timestamp } hasIndexingErrors }
     }
     """
@@ -58,15 +59,28 @@ class PayoutShape:
             f"payouts; its fields are {sorted(fields)}"
         )
 
-    def query(self) -> DocumentNode:
-        """The batch query; its field list comes from this fixed set, never from input."""
+    def _fields(self) -> str:
+        """The selected fields: from this fixed set, never from input."""
         fields = ["id"]
         fields += ["payoutNumerators", "payoutDenominator"] if self.kind == "numerators" else ["payouts"]
         fields += ["resolutionTimestamp"] if self.has_resolution_timestamp else []
+        return " ".join(fields)
+
+    def query(self) -> DocumentNode:
+        """Conditions by id, for one batch."""
         return gql(
             "query Payouts($ids: [ID!]!) {"
-            f" conditions(first: {MAX_IDS_PER_REQUEST}, where: {{id_in: $ids}}) {{ {' '.join(fields)} }}"
+            f" conditions(first: {MAX_IDS_PER_REQUEST}, where: {{id_in: $ids}}) {{ {self._fields()} }}"
             " _meta { block { number } } }"
+        )
+
+    def changes_query(self) -> DocumentNode:
+        """One page of the conditions changed since a block, in id order."""
+        return gql(
+            "query Changes($block: Int!, $after: ID!) {"
+            f" conditions(first: {MAX_IDS_PER_REQUEST}, orderBy: id, orderDirection: asc,"
+            " where: {_change_block: {number_gte: $block}, id_gt: $after})"
+            f" {{ {self._fields()} }} _meta {{ block {{ number }} }} }}"
         )
 
 
@@ -76,6 +90,7 @@ class SubgraphInfo:
     block_number: int
     block_timestamp: int | None
     has_indexing_errors: bool
+    supports_change_block: bool  # graph-node's `_change_block` filter
 
 
 @dataclass
@@ -101,6 +116,16 @@ class BatchAnswer:
     block_number: int | None = None
     error: str | None = None
     stats: RequestStats = field(default_factory=RequestStats)
+
+
+@dataclass
+class ChangeFeed:
+    """Conditions changed since a block, by `0x` id, as of the subgraph's `block_number`."""
+
+    entities: dict[str, dict[str, Any]]
+    block_number: int
+    stats: RequestStats = field(default_factory=RequestStats)
+    complete: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,6 +197,7 @@ class GoldskyClient:
             block_number=int(meta["block"]["number"]),
             block_timestamp=int(meta["block"]["timestamp"]) if meta["block"].get("timestamp") else None,
             has_indexing_errors=bool(meta.get("hasIndexingErrors")),
+            supports_change_block="_change_block" in {f["name"] for f in (data.get("filter") or {}).get("inputFields") or []},
         )
 
     async def fetch_batch(self, query: DocumentNode, ids: Sequence[str]) -> BatchAnswer:
@@ -191,6 +217,27 @@ class GoldskyClient:
         answer.entities = data.get("conditions") or []
         answer.block_number = int(data["_meta"]["block"]["number"])
         return answer
+
+    async def changes_since(self, query: DocumentNode, block: int, max_pages: int) -> ChangeFeed:
+        """Every condition changed since `block`; incomplete when that takes more than
+        `max_pages` requests or a page fails, and then a plain re-check is the way."""
+        feed = ChangeFeed(entities={}, block_number=block)
+        after = ""
+        for _ in range(max_pages):
+            try:
+                data, stats = await self._execute(query, {"block": block, "after": after})
+            except PermanentFailure as failure:
+                feed.stats.add(failure.stats)
+                return feed
+            feed.stats.add(stats)
+            page = data.get("conditions") or []
+            feed.entities.update((str(entity.get("id")), entity) for entity in page)
+            feed.block_number = int(data["_meta"]["block"]["number"])
+            if len(page) < MAX_IDS_PER_REQUEST:
+                feed.complete = True
+                return feed
+            after = str(page[-1].get("id"))
+        return feed
 
     async def _execute(
         self, query: DocumentNode, variables: dict[str, Any]

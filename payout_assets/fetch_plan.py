@@ -1,0 +1,43 @@
+"""Planning a fetch: which ids to ask for, in which batches, and each shard's answers so far."""
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+
+from payout_assets.resources.goldsky_client import MAX_IDS_PER_REQUEST, RequestStats
+from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.statuses import RESOLVED, merge, to_frame
+
+
+def ids_to_fetch(ids: pl.DataFrame, previous: pl.DataFrame, checked_before: datetime) -> list[str]:
+    """Ids without a status, and unsettled ids last checked before `checked_before`."""
+    settled = previous.filter(
+        (pl.col("status") == RESOLVED) | (pl.col("fetched_at") >= checked_before)
+    ).select("condition_id")
+    return ids.join(settled, on="condition_id", how="anti")["condition_id"].to_list()
+
+
+def batches(ids: list[str]) -> list[list[str]]:
+    """Near-equal batches of at most MAX_IDS_PER_REQUEST ids."""
+    count = math.ceil(len(ids) / MAX_IDS_PER_REQUEST)
+    size = math.ceil(len(ids) / count) if count else 0
+    return [ids[i : i + size] for i in range(0, len(ids), size or 1)]
+
+
+@dataclass
+class ShardFetch:
+    """One shard's batches in flight; its statuses are written as soon as the last one lands."""
+
+    shard: str
+    previous: pl.DataFrame
+    pending: int = 0
+    rows: list[dict] = field(default_factory=list)
+    stats: RequestStats = field(default_factory=RequestStats)
+    unrequested: int = 0
+    ids_fetched: int = 0
+    seconds: float = 0.0  # from the start of the fetch until this shard's last answer
+
+    def write(self, files: PayoutFiles) -> None:
+        files.write("statuses", self.shard, merge(self.previous, to_frame(self.rows)))
