@@ -5,6 +5,7 @@
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -37,8 +38,13 @@ def prepare() -> None:
         seed_existing_table(client, real_outcome_rows(DATA_DIR / "polymarket_resolutions_sample.csv"))
 
 
+# The run's own INFO lines (progress, counts, warnings) without Dagster's DEBUG step events.
+INFO_LOGS = json.dumps({"loggers": {"console": {"config": {"log_level": "INFO"}}}})
+
+
 def materialize(env: dict[str, str], *selection: str) -> None:
-    subprocess.run([DAGSTER, "asset", "materialize", "-m", "payout_assets", "--select", *selection], env=env, check=True)
+    command = [DAGSTER, "asset", "materialize", "-m", "payout_assets", "--config-json", INFO_LOGS, "--select", *selection]
+    subprocess.run(command, env=env, check=True)
 
 
 def summary(seconds: float) -> str:
