@@ -135,3 +135,32 @@ def test_ids_with_payload_text_cannot_change_the_query():
         [answer] = fetch(fast(replica.url), [hostile, "a" * 64])
     assert answer.error is None
     assert [entity["id"] for entity in answer.entities] == ["0x" + "a" * 64]
+
+
+@pytest.mark.parametrize("schema", ["pnl", "main"])
+def test_payout_formats_arrive_exact(schema: str):
+    """Integer vectors, 0.54/0.46, 1/3-style values and malformed values, through both schemas."""
+    vectors = {
+        "a" * 64: (("1", "0"), "1", ([1, 0], 1)),
+        "b" * 64: (("27", "23"), "50", ([27, 23], 50)),
+        "c" * 64: (("1", "2"), "3", ([1, 2], 3)),
+        "d" * 64: (("1", "1", "1"), "3", ([1, 1, 1], 3)),
+        "e" * 64: (("abc", "1"), "1", None),
+    }
+    rows = [ConditionRow(f"0x{cid}", nums, den, "1700000000", 5) for cid, (nums, den, _) in vectors.items()]
+    with ReplicaServer(rows, schema=schema) as replica:
+        goldsky = fast(replica.url)
+
+        async def run() -> tuple[PayoutShape, BatchAnswer]:
+            async with goldsky.client() as client:
+                shape = (await client.discover()).shape
+                return shape, await client.fetch_batch(shape.query(), list(vectors))
+
+        shape, answer = asyncio.run(run())
+    rows_by_id = {row["condition_id"]: row for row in classify(answer, shape, datetime.now(timezone.utc))[0]}
+    for cid, (_, _, expected) in vectors.items():
+        row = rows_by_id[cid]
+        if expected is None:
+            assert row["status"] == "malformed" and "abc" in row["reason"]
+        else:
+            assert (row["payout_numerators"], row["payout_denominator"]) == expected
