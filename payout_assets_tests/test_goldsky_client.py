@@ -10,6 +10,7 @@ import pytest
 
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape, PermanentFailure
+from payout_assets.resources.rate_limiter import SlidingWindowLimiter
 from payout_assets.statuses import classify
 from payout_assets_tests.conftest import Truth, make_truth
 from subgraph_replica import ConditionRow, ReplicaServer
@@ -164,3 +165,12 @@ def test_payout_formats_arrive_exact(schema: str):
             assert row["status"] == "malformed" and "abc" in row["reason"]
         else:
             assert (row["payout_numerators"], row["payout_denominator"]) == expected
+
+
+def test_every_request_tells_the_limiter_when_it_left(truth_5k: Truth, monkeypatch):
+    sent = []
+    monkeypatch.setattr(SlidingWindowLimiter, "mark_sent", lambda self, slot: sent.append(slot))
+    with ReplicaServer(truth_5k.rows.values()) as replica:
+        fetch(fast(replica.url), truth_5k.ids[:10], truth_5k.ids[10:20])
+        accepted = replica.stats()["accepted"]
+    assert len({id(slot) for slot in sent}) == accepted == 3  # every request, once its body left

@@ -54,3 +54,16 @@ def test_never_more_than_the_limit_in_any_window():
 def test_pause_holds_every_start():
     starts = run_starts(limit=50, window=10, requests=3, pause_at=0)
     assert min(starts) >= 30
+
+
+def test_a_request_sent_late_holds_its_slot_from_when_it_left():
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(1, 10, clock=clock)
+
+    async def main() -> float:
+        slot = await limiter.acquire()
+        clock.now = 3.0  # the event loop was busy: the request leaves three seconds late
+        limiter.mark_sent(slot)
+        return clock.now + limiter._wait_seconds()  # when the next request may start
+
+    assert asyncio.run(main()) == 3.0 + 10 + WINDOW_MARGIN_SECONDS

@@ -1,8 +1,9 @@
 """The Goldsky subgraph endpoint as a Dagster resource."""
 
-from pydantic import Field
+import functools
 
 import dagster as dg
+from pydantic import Field
 
 from payout_assets.resources.goldsky_client import GoldskyClient, RetryPolicy
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter
@@ -32,12 +33,18 @@ class GoldskyResource(dg.ConfigurableResource):
     max_backoff_seconds: float = Field(default=60.0, description="Longest delay between two attempts.")
 
     def client(self) -> GoldskyClient:
-        """A client with a fresh limiter: create one per run and share it across all shards."""
+        """A client for one step; every client of the process shares one limiter per endpoint,
+        so the pre-flight probe and the fetch never start more than the limit between them."""
         return GoldskyClient(
             url=self.url,
-            limiter=SlidingWindowLimiter(self.rate_limit, self.window_seconds),
+            limiter=_process_limiter(self.url, self.rate_limit, self.window_seconds),
             api_key=self.api_key,
             timeout_seconds=self.timeout_seconds,
             max_in_flight=self.max_in_flight,
             retry=RetryPolicy(self.max_attempts, self.backoff_seconds, self.max_backoff_seconds),
         )
+
+
+@functools.cache
+def _process_limiter(url: str, rate_limit: int, window_seconds: float) -> SlidingWindowLimiter:
+    return SlidingWindowLimiter(rate_limit, window_seconds)

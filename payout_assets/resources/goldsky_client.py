@@ -20,7 +20,7 @@ from gql.transport.exceptions import (
 )
 from graphql import DocumentNode
 
-from payout_assets.resources.rate_limiter import SlidingWindowLimiter
+from payout_assets.resources.rate_limiter import SlidingWindowLimiter, Slot
 
 MAX_IDS_PER_REQUEST = 1000  # graph-node's ceiling for `first`
 RETRYABLE_HTTP = {408, 425, 429, 500, 502, 503, 504}
@@ -174,8 +174,11 @@ class GoldskyClient:
             url=self._url,
             headers=self._headers,
             timeout=self._timeout_seconds,
-            # The pool never makes a request wait after the limiter has counted its start.
-            client_session_args={"connector": aiohttp.TCPConnector(limit=self._max_in_flight)},
+            client_session_args={
+                # The pool never makes a request wait after the limiter has counted its start.
+                "connector": aiohttp.TCPConnector(limit=self._max_in_flight),
+                "trace_configs": [self._sent_trace()],
+            },
         )
         self._client = Client(transport=transport, execute_timeout=self._timeout_seconds)
         self._in_flight = asyncio.Semaphore(self._max_in_flight)
@@ -184,6 +187,18 @@ class GoldskyClient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._client.close_async()
+
+    def _sent_trace(self) -> aiohttp.TraceConfig:
+        """Tells the limiter when each request's body actually left (aiohttp holds the
+        headers back until the body is written, and a busy event loop may delay both)."""
+
+        async def chunk_sent(_session: object, context: Any, _params: object) -> None:
+            if isinstance(context.trace_request_ctx, Slot):
+                self._limiter.mark_sent(context.trace_request_ctx)
+
+        trace = aiohttp.TraceConfig()
+        trace.on_request_chunk_sent.append(chunk_sent)
+        return trace
 
     async def discover(self) -> SubgraphInfo:
         """Payout shape and indexing status, in one request."""
@@ -262,9 +277,11 @@ class GoldskyClient:
     async def _attempt(self, query: DocumentNode, variables: dict[str, Any]) -> dict[str, Any]:
         """One request, with every upstream failure sorted into retryable or permanent."""
         async with self._in_flight:
-            await self._limiter.acquire()
+            slot = await self._limiter.acquire()
             try:
-                return await self._session.execute(query, variable_values=variables)
+                return await self._session.execute(
+                    query, variable_values=variables, extra_args={"trace_request_ctx": slot}
+                )
             except TransportServerError as error:
                 raise _http_failure(error) from None
             except TransportQueryError as error:

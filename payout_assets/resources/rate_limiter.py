@@ -2,22 +2,31 @@
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
-# Our clock starts a request slightly before the server sees it; keep this much distance
-# from the server's window edge so jitter never makes it count one request too many.
+# The server counts a request when it arrives, a little after we send it; keep this much
+# distance from the window's edge so that jitter never makes it count one too many.
 WINDOW_MARGIN_SECONDS = 0.25
+
+
+@dataclass
+class Slot:
+    """One request's place in the window, from the moment it starts."""
+
+    at: float
 
 
 class SlidingWindowLimiter:
     """At most `limit` starts in any `window_seconds`, retries included.
 
     A sliding window also respects fixed-window and token-bucket servers with the same
-    nominal limit, whichever the upstream uses. Waiters are served in arrival order.
+    nominal limit, whichever the upstream uses. Waiters are served in arrival order. One
+    limiter serves a whole process, across the event loops its steps run one after another.
 
-        limiter = SlidingWindowLimiter(limit=50, window_seconds=10)
-        await limiter.acquire()  # then send the request at once
+        slot = await limiter.acquire()
+        ...                      # send the request
+        limiter.mark_sent(slot)  # when it really left: a busy event loop may delay it
     """
 
     def __init__(
@@ -28,25 +37,32 @@ class SlidingWindowLimiter:
         self.limit = limit
         self.window_seconds = window_seconds + WINDOW_MARGIN_SECONDS
         self._clock = clock
-        self._starts: deque[float] = deque()
+        self._slots: list[Slot] = []
         self._paused_until = 0.0
-        self._lock = asyncio.Lock()
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
     def pause(self, seconds: float) -> None:
         """Hold every start for `seconds` (the server asked us to, with Retry-After)."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
-    async def acquire(self) -> None:
-        async with self._lock:
+    async def acquire(self) -> Slot:
+        # An asyncio lock belongs to one loop; the window it guards belongs to the process.
+        lock = self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
             while (wait := self._wait_seconds()) > 0:
                 await asyncio.sleep(wait)
-            self._starts.append(self._clock())
+            slot = Slot(self._clock())
+            self._slots.append(slot)
+            return slot
+
+    def mark_sent(self, slot: Slot) -> None:
+        """Move the slot's start to now: the window counts from when the request left."""
+        slot.at = max(slot.at, self._clock())
 
     def _wait_seconds(self) -> float:
         now = self._clock()
-        while self._starts and self._starts[0] <= now - self.window_seconds:
-            self._starts.popleft()
+        self._slots = [slot for slot in self._slots if slot.at > now - self.window_seconds]
         wait = self._paused_until - now
-        if len(self._starts) >= self.limit:
-            wait = max(wait, self._starts[0] + self.window_seconds - now)
+        if len(self._slots) >= self.limit:
+            wait = max(wait, min(slot.at for slot in self._slots) + self.window_seconds - now)
         return wait
