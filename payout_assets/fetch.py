@@ -21,6 +21,7 @@ from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.statuses import RESOLVED, STATUSES, classify, count_statuses
 
 PROGRESS_EVERY_SECONDS = 5.0
+REUSE_PROBE_SECONDS = 60.0  # the pre-flight probe of this run is fresh enough to plan with
 
 
 class FetchConfig(dg.Config):
@@ -58,7 +59,7 @@ async def _fetch(
 ) -> SubgraphInfo:
     started = time.monotonic()
     async with client:
-        info = await client.discover()
+        info = await client.discover(reuse_within_seconds=REUSE_PROBE_SECONDS)
         if info.has_indexing_errors:
             log.warning("the subgraph reports indexing errors; it may withhold data")
         plan = await recheck_by_changes(client, info, shards, plan, log)

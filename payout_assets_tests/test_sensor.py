@@ -111,7 +111,7 @@ def test_daily_cycle_rechecks_through_the_change_feed(resources: dict, replica: 
     asked = daily_cycle(resources, replica, truth)
     new_ids = set(ids_in_shards("3a", 4, seed=123))
     assert asked == new_ids  # re-checks cost one `_change_block` page, not a request per 1,000 ids
-    assert replica.stats()["accepted"] == 1 + 1 + 1 + 2  # pre-flight + discovery + one feed page + shards 3 and a
+    assert replica.stats()["accepted"] == 1 + 1 + 2  # the pre-flight probe (the fetch reuses it), one feed page, shards 3 and a
 
 
 def test_daily_cycle_falls_back_to_a_plain_recheck_when_the_feed_is_longer(resources: dict, replica: ReplicaServer, truth: Truth):

@@ -9,6 +9,7 @@ import math
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -138,16 +139,20 @@ def preflight_checks(
 ) -> Iterator[dg.AssetCheckResult]:
     """The seed's readiness checks; any ERROR stops the run before the first payout request."""
     yield (inputs := input_ids_valid(files))
-    yield storage_writable(files, clickhouse)
-    loaded: dict[str, int] = {}
-    try:
-        with clickhouse.get_client() as client:
-            result, loaded = clickhouse_ready(client)
-    except ClickHouseUnavailable as error:
-        result = _result("clickhouse_ready", str(error))
-    yield result
-    if inputs.passed:
-        yield goldsky_ready(goldsky, config.max_subgraph_lag_hours)
-    else:  # nothing would be fetched: not even a probe goes upstream
-        yield _result("goldsky_ready", "not probed: the input has no valid ids", warn=True)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The endpoint answers in a round trip; the local checks run meanwhile.
+        if inputs.passed:
+            probe = pool.submit(goldsky_ready, goldsky, config.max_subgraph_lag_hours)
+        yield storage_writable(files, clickhouse)
+        loaded: dict[str, int] = {}
+        try:
+            with clickhouse.get_client() as client:
+                result, loaded = clickhouse_ready(client)
+        except ClickHouseUnavailable as error:
+            result = _result("clickhouse_ready", str(error))
+        yield result
+        if inputs.passed:
+            yield probe.result()
+        else:  # nothing would be fetched: not even a probe goes upstream
+            yield _result("goldsky_ready", "not probed: the input has no valid ids", warn=True)
     yield backfill_estimate(files, goldsky, loaded)
