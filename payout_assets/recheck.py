@@ -14,7 +14,7 @@ import polars as pl
 
 from payout_assets.fetch_plan import ShardFetch, batches
 from payout_assets.resources.goldsky_client import BatchAnswer, GoldskyClient, SubgraphInfo
-from payout_assets.statuses import MALFORMED, NOT_FOUND, UNRESOLVED, classify
+from payout_assets.statuses import MALFORMED, NOT_FOUND, STATUS_SCHEMA, UNRESOLVED, classify, to_frame
 
 # Statuses that came from an answer at a known block; a failed id has none.
 ANSWERED = (UNRESOLVED, NOT_FOUND, MALFORMED)
@@ -53,9 +53,10 @@ async def recheck_by_changes(
         changed = [cid for cid in rechecked["condition_id"] if f"0x{cid}" in feed.entities]
         answer = BatchAnswer(ids=changed, entities=[feed.entities[f"0x{cid}"] for cid in changed], block_number=feed.block_number)
         rows, _ = classify(answer, info.shape, now)
-        unchanged = rechecked.filter(~pl.col("condition_id").is_in(changed))
-        rows += unchanged.with_columns(fetched_at=pl.lit(now), block_number=pl.lit(feed.block_number, pl.UInt64)).to_dicts()
-        shards[shard].rows.extend(rows)
+        unchanged = rechecked.filter(~pl.col("condition_id").is_in(changed)).with_columns(
+            fetched_at=pl.lit(now, STATUS_SCHEMA["fetched_at"]), block_number=pl.lit(feed.block_number, pl.UInt64)
+        )
+        shards[shard].answers += [to_frame(rows), unchanged]
         shards[shard].ids_fetched += rechecked.height
         settled = set(rechecked["condition_id"])
         remaining[shard] = [cid for cid in ids if cid not in settled]
