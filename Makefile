@@ -3,7 +3,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 
-.PHONY: install demo dev test bench replica clean
+.PHONY: install demo dev test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,7 +29,7 @@ test: install
 	$(PYTHON) -m pytest
 
 bench: install
-	$(PYTHON) -m scripts.bench
+	$(PYTHON) -m scripts.bench $(ARGS)
 
 clean:
 	rm -rf data/chdb data/shards data/dagster_home data/subgraph_fixture.csv

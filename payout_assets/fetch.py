@@ -1,7 +1,6 @@
 """`goldsky_payouts`: every id of the selected shards fetched and given one status."""
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -21,7 +20,6 @@ from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.statuses import RESOLVED, STATUSES, classify, count_statuses, to_frame
 
 PROGRESS_EVERY_SECONDS = 5.0
-REUSE_PROBE_SECONDS = 60.0  # the pre-flight probe of this run is fresh enough to plan with
 
 
 class FetchConfig(dg.Config):
@@ -55,11 +53,11 @@ async def _fetch(
     shards: dict[str, ShardFetch],
     plan: dict[str, list[str]],
     files: PayoutFiles,
-    log: logging.Logger,
+    context: dg.AssetExecutionContext,
 ) -> SubgraphInfo:
-    started = time.monotonic()
+    log, started = context.log, time.monotonic()
     async with client:
-        info = await client.discover(reuse_within_seconds=REUSE_PROBE_SECONDS)
+        info = await client.discover(context.run_id)
         if info.has_indexing_errors:
             log.warning("the subgraph reports indexing errors; it may withhold data")
         plan = await recheck_by_changes(client, info, shards, plan, log)
@@ -125,7 +123,7 @@ def goldsky_payouts(
         shards[shard] = ShardFetch(shard, previous)
         if not plan[shard]:  # nothing to ask: keep what we know, minus ids gone from the input
             files.write("statuses", shard, previous)
-    info = asyncio.run(_fetch(goldsky.client(), shards, plan, files, context.log)) if any(plan.values()) else None
+    info = asyncio.run(_fetch(goldsky.client(), shards, plan, files, context)) if any(plan.values()) else None
 
     per_shard = []
     for shard, fetch in shards.items():

@@ -75,6 +75,22 @@ def _classify_entity(
     return _resolved(condition_id, payout, timestamp, block, fetched_at)
 
 
+def _memo_key(entity: dict[str, Any], shape: PayoutShape) -> tuple[str | None, ...] | None:
+    """The values an entity's row depends on, when all are plain strings (the wire format of
+    BigInt, BigDecimal and ids), so that `1`, `1.0`, `True` and a missing field never share a key."""
+    if shape.kind == "numerators":
+        values, denominator = entity.get("payoutNumerators"), entity.get("payoutDenominator")
+    else:
+        values, denominator = entity.get("payouts"), ""
+    timestamp = entity.get("resolutionTimestamp")
+    if type(values) is not list or type(denominator) is not str or type(timestamp) not in (str, type(None)):
+        return None
+    for value in values:  # a loop, not all(<generator>): this runs for every id
+        if type(value) is not str:
+            return None
+    return (denominator, timestamp, *values)
+
+
 def classify(answer: BatchAnswer, shape: PayoutShape, fetched_at: datetime) -> tuple[list[dict[str, Any]], int]:
     """One status row per asked id, and how many entities answered ids nobody asked for."""
     if answer.error is not None:
@@ -83,6 +99,9 @@ def classify(answer: BatchAnswer, shape: PayoutShape, fetched_at: datetime) -> t
     by_id: dict[str, list[dict[str, Any]]] = {}
     for entity in answer.entities:
         by_id.setdefault(str(entity.get("id")), []).append(entity)
+    # A batch holds a handful of distinct payouts ([1,0], [0,1], [1,1], unresolved) over and
+    # over: each is classified once, and its row copied under every id that has it.
+    memo: dict[tuple[str | None, ...], dict[str, Any]] = {}
     rows = []
     for prefixed, cid in asked.items():
         entities = by_id.get(prefixed, [])
@@ -91,13 +110,39 @@ def classify(answer: BatchAnswer, shape: PayoutShape, fetched_at: datetime) -> t
         elif len(entities) > 1:
             reason = f"the subgraph returned {len(entities)} entities for this id"
             rows.append(_row(cid, MALFORMED, fetched_at, block_number=answer.block_number, reason=reason))
-        else:
+        elif (key := _memo_key(entities[0], shape)) is None:
             rows.append(_classify_entity(cid, entities[0], shape, answer.block_number, fetched_at))
+        else:
+            if key not in memo:
+                memo[key] = _classify_entity("", entities[0], shape, answer.block_number, fetched_at)
+            row = {**memo[key], "condition_id": cid}
+            if "payout_numerators" in row:
+                row["payout_numerators"] = list(row["payout_numerators"])  # rows never share a list
+            rows.append(row)
     return rows, len(set(by_id) - set(asked))
 
 
+# Columns polars builds slowly, object by object, but whose values repeat: a batch holds a
+# handful of payout vectors and a single fetch time.
+_REPEATING = {"payout_numerators", "resolved_at", "fetched_at"}
+
+
+def _column(name: str, values: list[Any]) -> pl.Series:
+    """One column; a repeating one is converted once per distinct value, then gathered."""
+    dtype = STATUS_SCHEMA[name]
+    if name not in _REPEATING:
+        return pl.Series(name, values, dtype=dtype)
+    codes: dict[Any, int] = {}
+    try:
+        index = [None if v is None else codes.setdefault(tuple(v) if type(v) is list else v, len(codes)) for v in values]
+    except TypeError:  # an unhashable value: no shortcut
+        return pl.Series(name, values, dtype=dtype)
+    return pl.Series(name, list(codes), dtype=dtype).gather(pl.Series(index, dtype=pl.UInt32))
+
+
 def to_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=STATUS_SCHEMA)
+    """Status rows (dicts; absent keys are null) as a frame, built column by column."""
+    return pl.DataFrame([_column(name, [row.get(name) for row in rows]) for name in STATUS_SCHEMA])
 
 
 def merge(previous: pl.DataFrame, fresh: pl.DataFrame) -> pl.DataFrame:

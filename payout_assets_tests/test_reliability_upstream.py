@@ -35,7 +35,7 @@ def fetch_metadata(result) -> dict:
 def test_twenty_percent_fault_mix_loses_nothing(tmp_path, monkeypatch):
     truth = make_truth(2000, seed=21)
     # 25-id batches (instead of 1,000) give ~80 requests from 2,000 ids, so the mix bites often.
-    monkeypatch.setattr("payout_assets.fetch.MAX_IDS_PER_REQUEST", 25)
+    monkeypatch.setattr("payout_assets.fetch_plan.MAX_IDS_PER_REQUEST", 25)
     mix = FaultMix(rate=0.2, seed=FAULT_SEED, kinds=WEIGHTED_KINDS, slow_seconds=2.0)
     with ReplicaServer(truth.rows.values(), faults=mix) as replica:
         resources = make_resources(tmp_path, replica.url, truth.ids, timeout_seconds=1.0, max_attempts=8)

@@ -90,10 +90,10 @@ def clickhouse_ready(client: Client) -> tuple[dg.AssetCheckResult, dict[str, int
     return _result("clickhouse_ready", "; ".join(differences) or None, {"target_table": f"{TABLE} exists"}), loaded
 
 
-def goldsky_ready(goldsky: GoldskyResource, max_lag_hours: float) -> dg.AssetCheckResult:
+def goldsky_ready(goldsky: GoldskyResource, max_lag_hours: float, run_id: str | None = None) -> dg.AssetCheckResult:
     async def discover() -> SubgraphInfo:
         async with goldsky.client() as client:
-            return await client.discover()
+            return await client.discover(run_id)  # the run's fetch plans with this answer
 
     try:
         info = asyncio.run(discover())
@@ -135,14 +135,18 @@ def backfill_estimate(files: PayoutFiles, goldsky: GoldskyResource, loaded: dict
 
 @dg.multi_asset_check(specs=SPECS)
 def preflight_checks(
-    config: PreflightConfig, files: PayoutFiles, goldsky: GoldskyResource, clickhouse: ClickHouseResource
+    context: dg.AssetCheckExecutionContext,
+    config: PreflightConfig,
+    files: PayoutFiles,
+    goldsky: GoldskyResource,
+    clickhouse: ClickHouseResource,
 ) -> Iterator[dg.AssetCheckResult]:
     """The seed's readiness checks; any ERROR stops the run before the first payout request."""
     yield (inputs := input_ids_valid(files))
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The endpoint answers in a round trip; the local checks run meanwhile.
         if inputs.passed:
-            probe = pool.submit(goldsky_ready, goldsky, config.max_subgraph_lag_hours)
+            probe = pool.submit(goldsky_ready, goldsky, config.max_subgraph_lag_hours, context.run.run_id)
         yield storage_writable(files, clickhouse)
         loaded: dict[str, int] = {}
         try:

@@ -6,7 +6,6 @@ attempt (retries included) goes through one process-wide rate limiter.
 
 import asyncio
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,8 +36,8 @@ DISCOVERY_QUERY = gql(
 )
 
 
-# The last discovery per endpoint in this process: (monotonic time, SubgraphInfo).
-_DISCOVERED: dict[str, tuple[float, "SubgraphInfo"]] = {}
+# Discoveries by (endpoint, run id), so a run's fetch reuses its own pre-flight probe.
+_DISCOVERED: dict[tuple[str, str], "SubgraphInfo"] = {}
 
 
 class UnsupportedSubgraph(RuntimeError):
@@ -205,13 +204,12 @@ class GoldskyClient:
         trace.on_request_chunk_sent.append(chunk_sent)
         return trace
 
-    async def discover(self, reuse_within_seconds: float = 0.0) -> SubgraphInfo:
-        """Payout shape and indexing status, in one request; or, when this process asked
-        within `reuse_within_seconds` (the run's pre-flight probe), that answer again: the
-        fetch then starts its first window a round trip earlier."""
-        asked_at, info = _DISCOVERED.get(self._url, (float("-inf"), None))
-        if info is not None and time.monotonic() - asked_at <= reuse_within_seconds:
-            return info
+    async def discover(self, run_id: str | None = None) -> SubgraphInfo:
+        """Payout shape and indexing status, in one request; or, when this run already
+        asked (its pre-flight probe), that answer again: the fetch then starts its first
+        window a round trip earlier. Another run always asks afresh."""
+        if run_id is not None and (self._url, run_id) in _DISCOVERED:
+            return _DISCOVERED[self._url, run_id]
         data, _ = await self._execute(DISCOVERY_QUERY, {})
         condition_type = data.get("__type")
         if condition_type is None:
@@ -224,7 +222,8 @@ class GoldskyClient:
             has_indexing_errors=bool(meta.get("hasIndexingErrors")),
             supports_change_block="_change_block" in {f["name"] for f in (data.get("filter") or {}).get("inputFields") or []},
         )
-        _DISCOVERED[self._url] = (time.monotonic(), info)
+        if run_id is not None:
+            _DISCOVERED[self._url, run_id] = info
         return info
 
     async def fetch_batch(self, query: DocumentNode, ids: Sequence[str]) -> BatchAnswer:

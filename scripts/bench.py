@@ -1,0 +1,259 @@
+"""`make bench`: the whole backfill, run as users run it, timed against the local replica and checked.
+
+    python -m scripts.bench                              # 170,448 ids at 50 requests / 10 s, 1 s latency
+    python -m scripts.bench --no-limit                   # no limit nor latency: the pipeline's own cost
+    python -m scripts.bench --sizes 10000,170448,1000000 # how that cost grows (no-limit)
+
+The run is the CLI command in a process of its own, so its wall time and peak RSS include
+Dagster's start-up and teardown; the replica runs in another process, so its CPU is not
+counted against the pipeline (it is reported beside it instead). The floor is when the last
+answer could arrive at best: the last window's start plus one latency. "Outside network" is the
+wall time minus the span from the first request the replica saw to its last answer.
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from payout_assets.definitions import PROJECT_DIR
+from payout_assets.load import TABLE
+from payout_assets.partitions import SHARDS
+from payout_assets.resources.clickhouse import CHDB_SCHEME, ClickHouseResource
+from payout_assets.resources.payout_files import PayoutFiles
+from scripts.offline import BACKFILL, DAGSTER
+from subgraph_replica import synthesize_truth, write_fixture
+from subgraph_replica.process import replica_process
+
+DEFAULT_IDS = 170_448
+UNLIMITED = 100_000  # GOLDSKY_RATE_LIMIT when the replica enforces no limit
+SEED = 6
+POLL_SECONDS = 0.05  # resolution of the network span seen from the replica
+COLUMNS = ("ids", "requests", "429s", "retries", "wall s", "floor s", "wall/floor", "ids/s",
+           "peak RSS MB", "replica CPU s", "outside network s")
+
+
+@dataclass
+class BenchResult:
+    ids: int
+    requests: int  # as the replica counted them: discovery, batches, retries and refusals
+    rate_limited: int
+    retries: int
+    wall_seconds: float
+    floor_seconds: float
+    peak_rss_mb: float
+    replica_cpu_seconds: float
+    network_seconds: float  # first request seen by the replica until its last answer
+    phases: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # disagreements with the truth
+
+    def row(self) -> dict[str, str]:
+        ratio = f"{self.wall_seconds / self.floor_seconds:.2f}" if self.floor_seconds else "-"
+        values = (self.ids, self.requests, self.rate_limited, self.retries, f"{self.wall_seconds:.1f}",
+                  f"{self.floor_seconds:.1f}", ratio, f"{self.ids / self.wall_seconds:,.0f}",
+                  f"{self.peak_rss_mb:.0f}", f"{self.replica_cpu_seconds:.2f}",
+                  f"{self.wall_seconds - self.network_seconds:.1f}")
+        return dict(zip(COLUMNS, map(str, values)))
+
+
+def floor_seconds(requests: int, limit: int | None, window: float, latency: float) -> float:
+    """When the last answer can arrive at best: its request starts with the last window."""
+    windows = math.ceil(requests / limit) if limit else 1
+    return (windows - 1) * window + latency
+
+
+def write_inputs(count: int, workdir: Path, seed: int = SEED) -> tuple[Path, Path, pl.DataFrame]:
+    """Random ids, the replica's fixture for them, and the truth (status, payout) per id."""
+    rng = random.Random(seed)
+    ids = [rng.randbytes(32).hex() for _ in range(count)]
+    rows = synthesize_truth(ids, seed=seed)
+    id_file, fixture = workdir / "ids.txt", workdir / "fixture.csv"
+    id_file.write_text("\n".join(ids) + "\n")
+    write_fixture(fixture, rows)
+    held = pl.DataFrame(
+        {"condition_id": [r.id[2:] for r in rows],
+         "payout_numerators": [[int(n) for n in r.payout_numerators] for r in rows],
+         "payout_denominator": [int(r.payout_denominator) for r in rows]},
+        schema={"condition_id": pl.String, "payout_numerators": pl.List(pl.UInt32), "payout_denominator": pl.UInt32},
+    )
+    truth = pl.DataFrame({"condition_id": ids}).join(held, on="condition_id", how="left").with_columns(
+        status=pl.when(pl.col("payout_denominator").is_null()).then(pl.lit("not_found"))
+        .when(pl.col("payout_denominator") == 0).then(pl.lit("unresolved")).otherwise(pl.lit("resolved"))
+    )
+    return id_file, fixture, truth
+
+
+class NetworkSpan(threading.Thread):
+    """Polls the replica's counters for when the first request arrived and when the last one did:
+    the pipeline's own time is the rest, whatever its steps do while requests are out."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(daemon=True)
+        self.base_url = base_url
+        self.stop = threading.Event()
+        self.first: float | None = None
+        self.last: float | None = None
+        self._seen = 0
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(f"{self.base_url}/_stats") as answer:
+            return json.load(answer)
+
+    def run(self) -> None:
+        while not self.stop.wait(POLL_SECONDS):
+            seen, now = self.stats()["requests"], time.monotonic()
+            if seen != self._seen:
+                self.first, self.last, self._seen = self.first or now, now, seen
+
+    def seconds(self, latency: float) -> float:
+        return self.last - self.first + latency if self.first else 0.0
+
+
+@dataclass
+class Run:
+    wall_seconds: float
+    peak_rss_mb: float
+    started: float  # epoch seconds, comparable with the event log's timestamps
+    ended: float
+
+
+def run_backfill(env: dict[str, str], workdir: Path) -> Run:
+    """The users' command, timed from process start to exit, with its own peak RSS."""
+    command = [DAGSTER, "asset", "materialize", "-m", "payout_assets", "--select", BACKFILL,
+               "--partition-range", f"{SHARDS[0]}...{SHARDS[-1]}"]
+    log = workdir / "run.log"
+    with log.open("w") as output:
+        started, epoch = time.monotonic(), time.time()
+        process = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)  # this pid's rusage: never the replica's
+        wall, process.returncode = time.monotonic() - started, os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"the backfill exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+    return Run(wall, usage.ru_maxrss / 1024, epoch, epoch + wall)
+
+
+def read_run(home: Path, started: float, ended: float) -> tuple[int, dict[str, float]]:
+    """goldsky_payouts' retries and where the time went, from the run's event log."""
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        event = instance.get_latest_materialization_event(dg.AssetKey("goldsky_payouts"))
+        retries = event.asset_materialization.metadata["retries"].value
+        run_id = instance.get_runs(limit=1)[0].run_id
+        kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+        records = sorted(instance.all_logs(run_id, of_type=kinds), key=lambda r: r.timestamp)
+    finally:
+        instance.dispose()
+    phases, step_started, previous_end = {"start-up": records[0].timestamp - started}, {}, records[0].timestamp
+    for record in records:
+        if record.dagster_event.event_type == dg.DagsterEventType.STEP_START:
+            phases["between steps"] = phases.get("between steps", 0.0) + record.timestamp - previous_end
+            step_started[record.step_key] = record.timestamp
+        else:
+            phases[record.step_key] = record.timestamp - step_started[record.step_key]
+            previous_end = record.timestamp
+    phases["teardown"] = ended - previous_end
+    return retries, phases
+
+
+def check(truth: pl.DataFrame, files: PayoutFiles, clickhouse: ClickHouseResource) -> list[str]:
+    """Every id's status in the Parquet files, and exactly the resolved payouts in the table."""
+    problems = []
+    statuses = pl.concat([files.read("statuses", shard) for shard in SHARDS])
+    got = statuses.select("condition_id", pl.col("status").cast(pl.String)).sort("condition_id")
+    wrong = truth.select("condition_id", "status").join(got, on="condition_id", how="full").filter(
+        pl.col("status").ne_missing(pl.col("status_right")))
+    if wrong.height or statuses.height != truth.height:
+        problems.append(f"{wrong.height} ids with a wrong or missing status, {statuses.height} rows for {truth.height} ids")
+    with clickhouse.get_client() as client:
+        table = pl.from_arrow(client.query_arrow(
+            f"SELECT condition_id, payout_numerators, payout_denominator FROM {TABLE} FINAL"))
+    expected = truth.filter(pl.col("status") == "resolved").select(table.columns).sort("condition_id")
+    if not table.cast(expected.schema).sort("condition_id").equals(expected):
+        problems.append(f"{TABLE} holds {table.height} rows; the truth has {expected.height} resolved payouts")
+    return problems
+
+
+def run_benchmark(ids: int = DEFAULT_IDS, rate_limit: int | None = 50, window: float = 10.0,
+                  latency: float = 1.0, workdir: Path | None = None) -> BenchResult:
+    """One full backfill of `ids` fresh ids into fresh state; `rate_limit=None` means no limit."""
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+            return run_benchmark(ids, rate_limit, window, latency, Path(scratch))
+    id_file, fixture, truth = write_inputs(ids, workdir)
+    files = PayoutFiles(input_ids_path=str(id_file), shards_dir=str(workdir / "shards"))
+    clickhouse = ClickHouseResource(url=f"{CHDB_SCHEME}{workdir / 'chdb'}")
+    home = workdir / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_DIR / "dagster.yaml", home)
+    limit_options = ("--rate-limit", str(rate_limit), "--window", str(window)) if rate_limit else ()
+    with replica_process(fixture, *limit_options, "--latency", str(latency)) as url:
+        env = {**os.environ, "GOLDSKY_URL": url, "GOLDSKY_RATE_LIMIT": str(rate_limit or UNLIMITED),
+               "CLICKHOUSE_URL": clickhouse.url, "PAYOUT_INPUT_IDS": files.input_ids_path,
+               "PAYOUT_SHARDS_DIR": files.shards_dir, "DAGSTER_HOME": str(home)}
+        span = NetworkSpan(url.split("/subgraphs/")[0])
+        cpu_before = span.stats()["cpu_seconds"]  # loading the fixture is not the replica's share
+        span.start()
+        try:
+            run = run_backfill(env, workdir)
+        finally:
+            span.stop.set()
+            span.join()
+        replica = span.stats()
+    retries, phases = read_run(home, run.started, run.ended)
+    return BenchResult(ids, replica["requests"], replica["rate_limited"], retries, run.wall_seconds,
+                       floor_seconds(replica["accepted"], rate_limit, window, latency), run.peak_rss_mb,
+                       replica["cpu_seconds"] - cpu_before, span.seconds(latency), phases,
+                       check(truth, files, clickhouse))
+
+
+def format_table(rows: list[dict[str, str]]) -> str:
+    """Right-aligned columns under their names."""
+    columns = list(rows[0])
+    widths = [max(len(column), *(len(row[column]) for row in rows)) for column in columns]
+    lines = [columns, *([row[column] for column in columns] for row in rows)]
+    return "\n".join("  ".join(value.rjust(width) for value, width in zip(line, widths)) for line in lines)
+
+
+def phase_rows(results: list[BenchResult]) -> list[dict[str, str]]:
+    """Seconds per phase, one row per run; phases in the order the first run went through them."""
+    names = list(dict.fromkeys(name for result in results for name in result.phases))
+    return [{"ids": str(r.ids), **{n: f"{r.phases.get(n, 0.0):.2f}" for n in names}} for r in results]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ids", type=int, default=DEFAULT_IDS)
+    parser.add_argument("--rate-limit", type=int, default=50, help="replica's limit per window")
+    parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument("--no-limit", action="store_true", help="no limit nor latency; prints phases")
+    parser.add_argument("--sizes", help="comma separated id counts, run in no-limit mode")
+    args = parser.parse_args()
+    no_limit = args.no_limit or args.sizes is not None
+    sizes = [int(size) for size in args.sizes.split(",")] if args.sizes else [args.ids]
+    results = [run_benchmark(size, None if no_limit else args.rate_limit, args.window,
+                             0.0 if no_limit else args.latency) for size in sizes]
+    print(format_table([result.row() for result in results]))
+    if no_limit:
+        print("\nseconds by phase\n" + format_table(phase_rows(results)))
+    for result in results:
+        for problem in result.problems:
+            print(f"MISMATCH ({result.ids} ids): {problem}", file=sys.stderr)
+    sys.exit(1 if any(result.problems for result in results) else 0)
+
+
+if __name__ == "__main__":
+    main()
