@@ -7,7 +7,7 @@ where it came from, so the operator can fix the source.
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -88,12 +88,15 @@ def parse_lines(lines: Iterable[str]) -> ParsedIds:
     return parsed
 
 
-def read_id_file(path: Path) -> ParsedIds:
-    """Read the seed's format: one id per line; BOM, CRLF and undecodable bytes tolerated."""
+def read_id_file(path: Path, more: Iterable[str] = ()) -> ParsedIds:
+    """Read the seed's format: one id per line; BOM, CRLF and undecodable bytes tolerated.
+
+    `more` ids (from a query) are validated the same way, numbered after the file's lines.
+    """
     if not path.is_file():
         raise FileNotFoundError(
             f"input id file {path} does not exist: set PAYOUT_INPUT_IDS to a file of condition ids"
         )
     # utf-8-sig drops a BOM; universal newlines fold CRLF; bad bytes become an invalid line.
     with path.open(encoding="utf-8-sig", errors="replace") as lines:
-        return parse_lines(lines)
+        return parse_lines(chain(lines, more))

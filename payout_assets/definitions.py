@@ -39,6 +39,7 @@ resources = {
     "files": PayoutFiles(
         input_ids_path=_env("PAYOUT_INPUT_IDS", str(DATA_DIR / "condition_ids_missing_api.txt")),
         shards_dir=_env("PAYOUT_SHARDS_DIR", str(DATA_DIR / "shards")),
+        input_sql=_env("PAYOUT_INPUT_SQL", None),
     ),
     "goldsky": GoldskyResource(
         url=_env("GOLDSKY_URL", PUBLIC_PNL_SUBGRAPH),

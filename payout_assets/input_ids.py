@@ -8,6 +8,7 @@ import polars as pl
 from payout_assets.condition_ids import ParsedIds, read_id_file
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import shard_partitions, single_run
+from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
 
 
@@ -27,15 +28,26 @@ def invalid_lines_markdown(parsed: ParsedIds) -> dg.MetadataValue:
     return markdown_table(rows, ["line", "starts with"])
 
 
+def read_input_ids(files: PayoutFiles, clickhouse: ClickHouseResource | None) -> ParsedIds:
+    """The input file's ids, then those of PAYOUT_INPUT_SQL when it is set and ClickHouse is given."""
+    queried: list[str] = []
+    if files.input_sql and clickhouse is not None:
+        with clickhouse.get_client() as client:
+            queried = [str(row[0]) for row in client.query(files.input_sql).result_rows]
+    return read_id_file(Path(files.input_ids_path), queried)
+
+
 @dg.asset(
     partitions_def=shard_partitions,
     backfill_policy=single_run,
     group_name="payouts",
     kinds={"python", "parquet"},
 )
-def missing_condition_ids(context: dg.AssetExecutionContext, files: PayoutFiles) -> dg.MaterializeResult:
+def missing_condition_ids(
+    context: dg.AssetExecutionContext, files: PayoutFiles, clickhouse: ClickHouseResource
+) -> dg.MaterializeResult:
     """Condition ids that lack payout data, normalised to 64 lowercase hex, per shard."""
-    parsed = read_id_file(Path(files.input_ids_path))
+    parsed = read_input_ids(files, clickhouse)
     frame = shard_frame(parsed.ids)
     per_shard = {}
     for shard in context.partition_keys:
@@ -47,6 +59,7 @@ def missing_condition_ids(context: dg.AssetExecutionContext, files: PayoutFiles)
     return dg.MaterializeResult(
         metadata={
             "input_file": files.input_ids_path,
+            "input_query": files.input_sql or "none",
             "lines": parsed.lines,
             "valid_ids": len(parsed.ids),
             "ids_in_selected_shards": sum(per_shard.values()),

@@ -8,17 +8,16 @@ import hashlib
 import json
 import os
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from payout_assets.condition_ids import read_id_file
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.fetch_plan import ids_to_fetch
-from payout_assets.input_ids import missing_condition_ids, shard_frame
+from payout_assets.input_ids import missing_condition_ids, read_input_ids, shard_frame
 from payout_assets.load import resolutions_external_ingest
 from payout_assets.partitions import SHARDS
+from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
 
 DAY_SECONDS = 24 * 3600
@@ -27,9 +26,13 @@ RECHECK_HOURS = float(os.environ.get("PAYOUT_RECHECK_HOURS", 24))
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 
 
-def work_per_shard(files: PayoutFiles, checked_before: datetime) -> dict[str, list[str]]:
-    """Per shard, the input ids with no status yet and the unsettled ids last checked before the cut-off."""
-    ids = shard_frame(read_id_file(Path(files.input_ids_path)).ids)
+def work_per_shard(files: PayoutFiles, clickhouse: ClickHouseResource, checked_before: datetime) -> dict[str, list[str]]:
+    """Per shard, the input ids with no status yet and the unsettled ids last checked before the cut-off.
+
+    PAYOUT_INPUT_SQL is asked only of a ClickHouse server: an embedded chDB directory may be
+    held by a running backfill, and the next run reads the query's ids itself anyway.
+    """
+    ids = shard_frame(read_input_ids(files, None if clickhouse.is_embedded else clickhouse).ids)
     work = {}
     for shard in SHARDS:
         pending = ids_to_fetch(
@@ -66,9 +69,11 @@ def run_request(work: dict[str, list[str]], run_key: str) -> dg.RunRequest:
         "that have them. Resolved ids are never fetched again."
     ),
 )
-def new_and_unresolved_payouts(context: dg.SensorEvaluationContext, files: PayoutFiles) -> dg.SensorResult | dg.SkipReason:
+def new_and_unresolved_payouts(
+    context: dg.SensorEvaluationContext, files: PayoutFiles, clickhouse: ClickHouseResource
+) -> dg.SensorResult | dg.SkipReason:
     now = datetime.now(timezone.utc)
-    work = work_per_shard(files, now - timedelta(hours=RECHECK_HOURS))
+    work = work_per_shard(files, clickhouse, now - timedelta(hours=RECHECK_HOURS))
     if not work:
         return dg.SkipReason("every input id is resolved or was checked within the re-check interval")
     # Same work on the same day: already requested. A new day retries work a failed run left.

@@ -6,6 +6,7 @@ import polars as pl
 
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
+from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.view import VIEW
 from payout_assets_tests.conftest import Truth, backfill, build_view, check_results, failed_checks, make_resources, query
 from subgraph_replica import ReplicaServer
@@ -102,3 +103,22 @@ def test_main_subgraph_decimals_and_resolution_times(tmp_path, truth: Truth):
     for cid, (*_payout, resolved_at, source) in table.items():
         assert source == "subgraph"
         assert resolved_at == datetime.utcfromtimestamp(int(truth.rows[cid].resolution_timestamp))
+
+
+def test_ids_from_a_clickhouse_query_join_the_input_file(tmp_path, truth: Truth, replica: ReplicaServer):
+    """PAYOUT_INPUT_SQL: e.g. condition ids seen in trades with no row in the truth view."""
+    from_file, from_trades = truth.ids[:2000], truth.ids[1500:]
+    resources = make_resources(tmp_path, replica.url, from_file)
+    files = resources["files"]
+    resources["files"] = PayoutFiles(
+        input_ids_path=files.input_ids_path, shards_dir=files.shards_dir, input_sql="SELECT market FROM default.trades ORDER BY market"
+    )
+    with resources["clickhouse"].get_client() as client:
+        client.command("CREATE TABLE default.trades (market String) ENGINE = MergeTree ORDER BY market")
+        client.insert("default.trades", [[f"0x{cid.upper()}"] for cid in from_trades] + [["not-a-condition"]], column_names=["market"])
+    result = backfill(resources)
+    assert result.success
+    assert statuses(resources) == {cid: truth.status(cid) for cid in truth.ids}
+    inputs = result.asset_materializations_for_node("missing_condition_ids")[0].metadata
+    assert inputs["valid_ids"].value == len(truth.ids)
+    assert inputs["duplicates"].value == 500 and inputs["invalid_lines"].value == 1

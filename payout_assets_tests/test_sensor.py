@@ -13,7 +13,7 @@ from subgraph_replica import ConditionRow, ReplicaServer
 
 
 def tick(resources: dict, cursor: str | None = None) -> dg.SensorResult | dg.SkipReason:
-    context = dg.build_sensor_context(cursor=cursor, resources={"files": resources["files"]})
+    context = dg.build_sensor_context(cursor=cursor, resources={"files": resources["files"], "clickhouse": resources["clickhouse"]})
     return new_and_unresolved_payouts(context)
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
-from payout_assets.condition_ids import read_id_file
 from payout_assets.definitions import DATA_DIR, resources
+from payout_assets.input_ids import read_input_ids
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
 from payout_assets.statuses import STATUSES, count_statuses
@@ -49,7 +49,7 @@ def materialize(env: dict[str, str], *selection: str) -> None:
 
 def summary(seconds: float) -> str:
     files, clickhouse = resources["files"], resources["clickhouse"]
-    parsed = read_id_file(Path(files.input_ids_path))
+    parsed = read_input_ids(files, clickhouse)
     statuses = pl.concat([files.read("statuses", shard) for shard in SHARDS])
     counts = count_statuses(statuses)
     with clickhouse.get_client() as client:

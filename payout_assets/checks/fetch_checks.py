@@ -1,16 +1,16 @@
 """Completion checks on `goldsky_payouts`: every input id accounted for, and what it cost."""
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from payout_assets.condition_ids import read_id_file
 from payout_assets.fetch import goldsky_payouts
+from payout_assets.input_ids import read_input_ids
 from payout_assets.metadata import id_list, markdown_table
 from payout_assets.partitions import SHARDS
+from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.statuses import FAILED, MALFORMED, RESOLVED, STATUSES, count_statuses
 
@@ -30,7 +30,9 @@ def _fetched_shards(files: PayoutFiles) -> list[str]:
     return [shard for shard in SHARDS if files.exists("ids", shard)]
 
 
-def coverage_vs_input(files: PayoutFiles, min_resolved_share: float) -> dg.AssetCheckResult:
+def coverage_vs_input(
+    files: PayoutFiles, min_resolved_share: float, clickhouse: ClickHouseResource | None = None
+) -> dg.AssetCheckResult:
     counts = {status: 0 for status in STATUSES}
     unaccounted: list[str] = []
     duplicated: list[str] = []
@@ -47,7 +49,7 @@ def coverage_vs_input(files: PayoutFiles, min_resolved_share: float) -> dg.Asset
         "coverage": round(share, 4),
         "valid_input_ids": valid_ids,
         **counts,
-        "invalid_lines": read_id_file(Path(files.input_ids_path)).invalid_count,
+        "invalid_lines": read_input_ids(files, clickhouse).invalid_count,
         "ids_without_status": len(unaccounted),
         "first_ids_without_status": id_list(unaccounted),
         "ids_with_two_statuses": id_list(duplicated),
@@ -91,7 +93,7 @@ def fetch_health(files: PayoutFiles) -> dg.AssetCheckResult:
 
 
 @dg.multi_asset_check(specs=SPECS)
-def fetch_checks(config: CoverageConfig, files: PayoutFiles) -> Iterator[dg.AssetCheckResult]:
+def fetch_checks(config: CoverageConfig, files: PayoutFiles, clickhouse: ClickHouseResource) -> Iterator[dg.AssetCheckResult]:
     """The seed's coverage validation and its worker-checkpoint analysis, from the shard Parquet."""
-    yield coverage_vs_input(files, config.min_resolved_share)
+    yield coverage_vs_input(files, config.min_resolved_share, clickhouse)
     yield fetch_health(files)

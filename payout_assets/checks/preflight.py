@@ -15,11 +15,11 @@ from pathlib import Path
 
 import dagster as dg
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import Field
 
-from payout_assets.condition_ids import read_id_file
 from payout_assets.fetch_plan import batches, ids_to_fetch
-from payout_assets.input_ids import missing_condition_ids
+from payout_assets.input_ids import missing_condition_ids, read_input_ids
 from payout_assets.load import TABLE, TABLE_COLUMNS
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import SHARDS
@@ -46,10 +46,10 @@ def _result(name: str, problem: str | None, metadata: dict | None = None, warn: 
     )
 
 
-def input_ids_valid(files: PayoutFiles) -> dg.AssetCheckResult:
+def input_ids_valid(files: PayoutFiles, clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
     try:
-        parsed = read_id_file(Path(files.input_ids_path))
-    except (OSError, UnicodeError) as error:
+        parsed = read_input_ids(files, clickhouse)
+    except (OSError, UnicodeError, ClickHouseUnavailable, ClickHouseError) as error:
         return _result("input_ids_valid", str(error))
     problem = None if parsed.ids else f"{files.input_ids_path} holds no valid condition id"
     return _result("input_ids_valid", problem, {"valid_ids": len(parsed.ids), "invalid_lines": parsed.invalid_count})
@@ -142,7 +142,7 @@ def preflight_checks(
     clickhouse: ClickHouseResource,
 ) -> Iterator[dg.AssetCheckResult]:
     """The seed's readiness checks; any ERROR stops the run before the first payout request."""
-    yield (inputs := input_ids_valid(files))
+    yield (inputs := input_ids_valid(files, clickhouse))
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The endpoint answers in a round trip; the local checks run meanwhile.
         if inputs.passed:

@@ -30,6 +30,11 @@ class PayoutFiles(dg.ConfigurableResource):
 
     input_ids_path: str = Field(description="The input id file (PAYOUT_INPUT_IDS): one condition id per line.")
     shards_dir: str = Field(description="Directory for the per-shard Parquet files of ids, statuses and fetch stats.")
+    input_sql: str | None = Field(
+        default=None,
+        description="Optional ClickHouse query whose first column holds more input ids (PAYOUT_INPUT_SQL), "
+        "e.g. condition ids seen in trades that have no row in the truth view.",
+    )
 
     def path(self, kind: str, shard: str) -> Path:
         return Path(self.shards_dir) / kind / f"shard={shard}.parquet"
