@@ -22,7 +22,7 @@ import pytest
 
 from payout_assets.partitions import SHARDS
 from payout_assets_tests.conftest import Truth, make_truth
-from payout_assets_tests.test_ui_path import BACKFILL_KEYS, PROJECT, SUCCEEDED, DagsterUI, assert_table_matches_truth
+from payout_assets_tests.test_ui_path import BACKFILL_KEYS, SUCCEEDED, DagsterUI, assert_table_matches_truth
 from subgraph_replica import write_fixture
 from subgraph_replica.process import replica_process
 
