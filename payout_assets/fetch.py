@@ -63,7 +63,7 @@ async def _fetch(
         plan = await recheck_by_changes(client, info, shards, plan, log)
         for shard, ids in plan.items():
             shards[shard].pending = len(batches(ids))
-            if not ids:  # the change feed answered for every id of this shard
+            if not ids and shards[shard].answers:  # the change feed answered for all of this shard
                 shards[shard].write(files)
         progress = Progress(sum(len(ids) for ids in plan.values()), started=started)
         query = info.shape.query()
