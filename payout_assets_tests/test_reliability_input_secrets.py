@@ -68,8 +68,9 @@ def test_hostile_lines_are_rejected_and_never_sent(tmp_path):
 
 
 def test_invalid_line_list_shows_each_hostile_line_as_one_row(tmp_path):
-    files = make_resources(tmp_path, "http://127.0.0.1:9/unused", ["a|b|c", "x` **bold** `y"])["files"]
-    result = dg.materialize([missing_condition_ids], resources={"files": files}, tags=RANGE_TAGS)
+    resources = make_resources(tmp_path, "http://127.0.0.1:9/unused", ["a|b|c", "x` **bold** `y"])
+    del resources["goldsky"]
+    result = dg.materialize([missing_condition_ids], resources=resources, tags=RANGE_TAGS)
     table = result.asset_materializations_for_node("missing_condition_ids")[0].metadata["invalid_line_list"].value
     rows = [line for line in table.splitlines() if re.match(r"^\| \d+ \|", line)]
     assert len(rows) == 2
