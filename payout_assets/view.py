@@ -17,15 +17,18 @@ VIEW_COLUMNS = (
     "resolution_source",
 )
 
-# The two tables differ in names and types, so every column is mapped by hand. The
-# existing table wins wherever it has a valid payout; invalid payouts never reach the view.
-_GOLDSKY_ROWS = f"""
+# The two tables differ in names and types, so every column is mapped by hand, once: the
+# view and its checks read these. The existing table wins wherever it has a valid payout;
+# invalid payouts never reach the view.
+VALID_PAYOUT = "payout_denominator > 0 AND arraySum(payout_numerators) > 0"
+
+GOLDSKY_ROWS = f"""
     SELECT condition_id, payout_numerators, payout_denominator, winning_index,
            CAST(resolved_at, 'Nullable(DateTime)') AS resolved_at, '{SOURCE}' AS resolution_source
     FROM {TABLE} FINAL
-    WHERE payout_denominator > 0 AND arraySum(payout_numerators) > 0"""
+    WHERE {VALID_PAYOUT}"""
 
-_EXISTING_ROWS = f"""
+EXISTING_ROWS = f"""
     SELECT lower(toString(condition_id_norm)) AS condition_id,
            CAST(payout_numerators, 'Array(UInt32)') AS payout_numerators,
            toUInt32(payout_denominator) AS payout_denominator,
@@ -33,16 +36,16 @@ _EXISTING_ROWS = f"""
            resolved_at,
            toString(source) AS resolution_source
     FROM {EXISTING} FINAL
-    WHERE payout_denominator > 0 AND arraySum(payout_numerators) > 0"""
+    WHERE {VALID_PAYOUT}"""
 
 
 def view_sql(with_existing: bool) -> str:
     if not with_existing:
-        return f"CREATE OR REPLACE VIEW {VIEW} AS {_GOLDSKY_ROWS}"
+        return f"CREATE OR REPLACE VIEW {VIEW} AS {GOLDSKY_ROWS}"
     return (
-        f"CREATE OR REPLACE VIEW {VIEW} AS WITH existing AS ({_EXISTING_ROWS})"
+        f"CREATE OR REPLACE VIEW {VIEW} AS WITH existing AS ({EXISTING_ROWS})"
         " SELECT * FROM existing UNION ALL"
-        f" SELECT * FROM ({_GOLDSKY_ROWS}) WHERE condition_id NOT IN (SELECT condition_id FROM existing)"
+        f" SELECT * FROM ({GOLDSKY_ROWS}) WHERE condition_id NOT IN (SELECT condition_id FROM existing)"
     )
 
 

@@ -72,6 +72,7 @@ def test_view_prefers_the_existing_table_and_keeps_one_row_per_condition(resourc
     assert failed_checks(view_result) == {"agreement_with_existing": "WARN"}
     agreement = check_results(view_result)["agreement_with_existing"].metadata
     assert agreement["disagreements"].value == 1
+    assert agreement["compared"].value == len(both)  # the invalid row there is not compared
     assert agreement["first_disagreements"].value[0].startswith(disagreeing)
 
     view = {row[0]: row[1:] for row in query(resources, f"SELECT * FROM {VIEW}")}

@@ -5,10 +5,18 @@ from collections.abc import Iterator
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
-from payout_assets.load import SOURCE, TABLE
+from payout_assets.load import SOURCE
 from payout_assets.metadata import id_list
 from payout_assets.resources.clickhouse import ClickHouseResource
-from payout_assets.view import EXISTING, VIEW, VIEW_COLUMNS, table_exists, vw_resolutions_truth
+from payout_assets.view import (
+    EXISTING,
+    EXISTING_ROWS,
+    GOLDSKY_ROWS,
+    VIEW,
+    VIEW_COLUMNS,
+    table_exists,
+    vw_resolutions_truth,
+)
 
 SPECS = [
     dg.AssetCheckSpec("integration_readiness", asset=vw_resolutions_truth, description="Exact columns, the Goldsky rows, one row per condition."),
@@ -18,11 +26,7 @@ SPECS = [
 # Payouts compared as fractions: a/b == c/d  <=>  a*d == c*b, element by element.
 _DISAGREEMENTS = f"""
     SELECT g.condition_id, e.payout_numerators, e.payout_denominator, g.payout_numerators, g.payout_denominator
-    FROM (SELECT lower(toString(condition_id_norm)) AS condition_id, payout_numerators, payout_denominator
-          FROM {EXISTING} FINAL WHERE payout_denominator > 0 AND arraySum(payout_numerators) > 0) AS e
-    INNER JOIN (SELECT condition_id, payout_numerators, payout_denominator
-                FROM {TABLE} FINAL WHERE payout_denominator > 0 AND arraySum(payout_numerators) > 0) AS g
-    USING (condition_id)
+    FROM ({EXISTING_ROWS}) AS e INNER JOIN ({GOLDSKY_ROWS}) AS g USING (condition_id)
     WHERE length(e.payout_numerators) != length(g.payout_numerators)
        OR NOT arrayAll((x, y) -> toUInt64(x) * g.payout_denominator = toUInt64(y) * e.payout_denominator,
                        e.payout_numerators, g.payout_numerators)
@@ -39,11 +43,8 @@ def integration_readiness(client: Client) -> dg.AssetCheckResult:
     [(rows, distinct, goldsky_rows)] = client.query(
         f"SELECT count(), uniqExact(condition_id), countIf(resolution_source = '{SOURCE}') FROM {VIEW}"
     ).result_rows
-    [(expected_goldsky,)] = client.query(
-        f"SELECT count() FROM {TABLE} FINAL WHERE payout_denominator > 0 AND arraySum(payout_numerators) > 0"
-        + (f" AND condition_id NOT IN (SELECT lower(toString(condition_id_norm)) FROM {EXISTING} FINAL"
-           " WHERE payout_denominator > 0 AND arraySum(payout_numerators) > 0)" if table_exists(client, EXISTING) else "")
-    ).result_rows
+    overridden = f" WHERE condition_id NOT IN (SELECT condition_id FROM ({EXISTING_ROWS}))" if table_exists(client, EXISTING) else ""
+    [(expected_goldsky,)] = client.query(f"SELECT count() FROM ({GOLDSKY_ROWS}){overridden}").result_rows
     problems = []
     if rows != distinct:
         problems.append(f"{rows - distinct} condition ids appear more than once")
@@ -60,7 +61,7 @@ def agreement_with_existing(client: Client) -> dg.AssetCheckResult:
     if not table_exists(client, EXISTING):
         return dg.AssetCheckResult(check_name="agreement_with_existing", passed=True, metadata={"compared": 0, "note": f"{EXISTING} does not exist"})
     [(compared,)] = client.query(
-        f"SELECT count() FROM {TABLE} FINAL WHERE condition_id IN (SELECT lower(toString(condition_id_norm)) FROM {EXISTING} FINAL)"
+        f"SELECT count() FROM ({EXISTING_ROWS}) AS e INNER JOIN ({GOLDSKY_ROWS}) AS g USING (condition_id)"
     ).result_rows
     disagreements = client.query(_DISAGREEMENTS).result_rows
     return dg.AssetCheckResult(
