@@ -12,7 +12,7 @@ from payout_assets.metadata import id_list, markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.statuses import FAILED, MALFORMED, RESOLVED, STATUSES, count_statuses
+from payout_assets.statuses import FAILED, MALFORMED, RESOLVED, STATUS_SCHEMA, STATUSES, count_statuses
 
 RETRY_WARN_SHARE = 0.01
 
@@ -64,16 +64,18 @@ def coverage_vs_input(
     )
 
 
-def _ids_with(files: PayoutFiles, status: str) -> pl.DataFrame:
-    frames = [files.read("statuses", shard).filter(pl.col("status") == status) for shard in _fetched_shards(files)]
-    return pl.concat(frames) if frames else pl.DataFrame(schema={"condition_id": pl.String, "reason": pl.String})
+def _ids_with(files: PayoutFiles, *statuses: str) -> pl.DataFrame:
+    """Every shard's rows in these statuses, reading each shard's file once."""
+    frames = [files.read("statuses", shard).filter(pl.col("status").is_in(statuses)) for shard in _fetched_shards(files)]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=STATUS_SCHEMA)
 
 
 def fetch_health(files: PayoutFiles) -> dg.AssetCheckResult:
     """ERROR while an id is failed; WARN on retries past 1 %, malformed values or unasked-for entities."""
     per_shard = [{"shard": shard, **files.read("fetch_stats", shard).row(0, named=True)} for shard in SHARDS if files.exists("fetch_stats", shard)]
     totals = {key: sum(row[key] for row in per_shard) for key in ("requests", "retries", "rate_limited", "unrequested_entities")}
-    failed, malformed = _ids_with(files, FAILED), _ids_with(files, MALFORMED)
+    troubled = _ids_with(files, FAILED, MALFORMED)
+    failed, malformed = troubled.filter(pl.col("status") == FAILED), troubled.filter(pl.col("status") == MALFORMED)
     retry_share = totals["retries"] / totals["requests"] if totals["requests"] else 0.0
     metadata = {
         **totals,
