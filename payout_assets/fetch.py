@@ -3,7 +3,7 @@
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import dagster as dg
 import polars as pl
@@ -23,10 +23,11 @@ PROGRESS_EVERY_SECONDS = 5.0
 
 
 class FetchConfig(dg.Config):
-    recheck_after_hours: float = Field(
-        default=0.0,
-        description="Skip unresolved/not_found/failed/malformed ids checked less than this long ago. "
-        "Resolved ids are never fetched again.",
+    checked_before: str | None = Field(
+        default=None,
+        description="ISO 8601 time (the daily sensor sets it to its tick's cut-off): unresolved, not_found "
+        "and malformed ids this endpoint answered at or after it are not asked again. Unset: every id "
+        "without a resolved status is asked. Resolved ids are never fetched again.",
     )
 
 
@@ -90,7 +91,7 @@ async def _fetch_one(client: GoldskyClient, query, shard: str, batch: list[str])
 def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, files: PayoutFiles) -> int:
     """Fold one answer into its shard; returns how many of its ids resolved."""
     rows, unrequested = classify(answer, info.shape, datetime.now(timezone.utc))
-    fetch.answers.append(to_frame(rows))
+    fetch.answers.append(to_frame(rows, info))
     fetch.stats.add(answer.stats)
     fetch.unrequested += unrequested
     fetch.ids_fetched += len(answer.ids)
@@ -113,13 +114,15 @@ def goldsky_payouts(
 ) -> dg.MaterializeResult:
     """Payout vectors from the Goldsky subgraph: one status per input id, Parquet per shard."""
     started = time.monotonic()
-    checked_before = datetime.now(timezone.utc) - timedelta(hours=config.recheck_after_hours)
+    now = datetime.now(timezone.utc)
+    checked_before = datetime.fromisoformat(config.checked_before) if config.checked_before else now
+    checked_before = checked_before if checked_before.tzinfo else checked_before.replace(tzinfo=timezone.utc)
     shards: dict[str, ShardFetch] = {}
     plan: dict[str, list[str]] = {}
     for shard in context.partition_keys:
         ids = files.read("ids", shard)
         previous = files.read("statuses", shard).join(ids, on="condition_id", how="semi")
-        plan[shard] = ids_to_fetch(ids, previous, checked_before)
+        plan[shard] = ids_to_fetch(ids, previous, checked_before, goldsky.fingerprint)
         shards[shard] = ShardFetch(shard, previous)
         if not plan[shard]:  # nothing to ask: keep what we know, minus ids gone from the input
             files.write("statuses", shard, previous)

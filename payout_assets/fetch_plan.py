@@ -8,13 +8,15 @@ import polars as pl
 
 from payout_assets.resources.goldsky_client import MAX_IDS_PER_REQUEST, RequestStats
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.statuses import RESOLVED, merge, to_frame
+from payout_assets.statuses import FAILED, RESOLVED, merge, to_frame
 
 
-def ids_to_fetch(ids: pl.DataFrame, previous: pl.DataFrame, checked_before: datetime) -> list[str]:
-    """Ids without a status, and unsettled ids last checked before `checked_before`."""
+def ids_to_fetch(ids: pl.DataFrame, previous: pl.DataFrame, checked_before: datetime, endpoint: str) -> list[str]:
+    """The ids to ask for: those without a status, `failed` ones, unsettled ones last checked
+    before `checked_before`, and unsettled ones another endpoint answered. A resolved id never."""
     settled = previous.filter(
-        (pl.col("status") == RESOLVED) | (pl.col("fetched_at") >= checked_before)
+        (pl.col("status") == RESOLVED)
+        | ((pl.col("status") != FAILED) & (pl.col("fetched_at") >= checked_before) & (pl.col("endpoint") == endpoint))
     ).select("condition_id")
     return ids.join(settled, on="condition_id", how="anti")["condition_id"].to_list()
 

@@ -8,6 +8,9 @@ SHARDS: tuple[str, ...] = tuple("0123456789abcdef")
 
 shard_partitions = dg.StaticPartitionsDefinition(list(SHARDS))
 
+# The tags with which a run covers a contiguous range of shards (`--partition-range first...last`).
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+
 # Every partitioned asset runs a backfill of any set of shards as one run: one process,
 # one rate limiter. Dagster flags the parameter as beta on every import; the operator
 # cannot act on that, so it is not shown.

@@ -11,7 +11,7 @@ from typing import Any
 import polars as pl
 
 from payout_assets.payouts import MalformedPayout, Payout, from_decimals, from_numerators
-from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape
+from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape, SubgraphInfo
 
 RESOLVED, UNRESOLVED, NOT_FOUND, MALFORMED, FAILED = (
     "resolved",
@@ -33,6 +33,9 @@ STATUS_SCHEMA = {
     "block_number": pl.UInt64,
     "fetched_at": pl.Datetime("us", "UTC"),
     "reason": pl.String,
+    # Who answered: an unsettled status is confirmed only through the same endpoint and shape.
+    "endpoint": pl.String,  # endpoint_fingerprint of the subgraph URL
+    "payout_shape": pl.String,  # "numerators" or "decimals"
 }
 
 
@@ -140,9 +143,15 @@ def _column(name: str, values: list[Any]) -> pl.Series:
     return pl.Series(name, list(codes), dtype=dtype).gather(pl.Series(index, dtype=pl.UInt32))
 
 
-def to_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """Status rows (dicts; absent keys are null) as a frame, built column by column."""
-    return pl.DataFrame([_column(name, [row.get(name) for row in rows]) for name in STATUS_SCHEMA])
+def to_frame(rows: list[dict[str, Any]], answered_by: SubgraphInfo | None = None) -> pl.DataFrame:
+    """Status rows (dicts; absent keys are null) as a frame, built column by column, stamped
+    with the endpoint and payout shape that answered them."""
+    frame = pl.DataFrame([_column(name, [row.get(name) for row in rows]) for name in STATUS_SCHEMA])
+    if answered_by is None:
+        return frame
+    return frame.with_columns(
+        endpoint=pl.lit(answered_by.endpoint, pl.String), payout_shape=pl.lit(answered_by.shape.kind, pl.String)
+    )
 
 
 def merge(previous: pl.DataFrame, fresh: pl.DataFrame) -> pl.DataFrame:

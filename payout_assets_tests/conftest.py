@@ -15,7 +15,8 @@ from payout_assets.checks.view_checks import view_checks
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.input_ids import missing_condition_ids
 from payout_assets.load import resolutions_external_ingest
-from payout_assets.partitions import SHARDS
+from payout_assets.definitions import build_defs
+from payout_assets.partitions import RANGE_TAGS, SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.payout_files import PayoutFiles
@@ -86,12 +87,32 @@ def resources(tmp_path: Path, replica: ReplicaServer, truth: Truth) -> dict:
     return make_resources(tmp_path, replica.url, truth.ids)
 
 
+def location_env(resources: dict) -> dict[str, str]:
+    """The environment variables that configure the code location like `resources`."""
+    files, goldsky = resources["files"], resources["goldsky"]
+    return {
+        "PAYOUT_INPUT_IDS": files.input_ids_path,
+        "PAYOUT_SHARDS_DIR": files.shards_dir,
+        "CLICKHOUSE_URL": resources["clickhouse"].url,
+        "GOLDSKY_URL": goldsky.url,
+        "GOLDSKY_RATE_LIMIT": str(goldsky.rate_limit),
+        "GOLDSKY_BACKOFF_SECONDS": str(goldsky.backoff_seconds),
+    }
+
+
+def code_location(monkeypatch: pytest.MonkeyPatch, resources: dict) -> dg.Definitions:
+    """The code location's own definitions, configured through the environment as a deployment is."""
+    for name, value in location_env(resources).items():
+        monkeypatch.setenv(name, value)
+    return build_defs()
+
+
 def backfill(resources: dict, first: str = SHARDS[0], last: str = SHARDS[-1], **run_options) -> dg.ExecuteInProcessResult:
     """One single-run backfill over a shard range, as `dagster asset materialize --partition-range` runs it."""
     return dg.materialize(
         BACKFILL,
         resources=resources,
-        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        tags=dict(zip(RANGE_TAGS, (first, last))),
         raise_on_error=False,
         **run_options,
     )

@@ -1,13 +1,15 @@
 """The code location loads, with the asset keys, partitions and policies DESIGN.md fixes."""
 
-import importlib
 import os
 import subprocess
 import sys
 
 import dagster as dg
+import pytest
 
 from payout_assets import defs
+from payout_assets.definitions import build_defs, make_resources
+from payout_assets.settings import SettingError
 from payout_assets.partitions import SHARDS
 
 PARTITIONED = ["missing_condition_ids", "goldsky_payouts", "resolutions_external_ingest"]
@@ -43,16 +45,23 @@ def test_sensor_is_off_by_default():
 def test_secrets_from_the_environment_stay_env_vars(monkeypatch):
     monkeypatch.setenv("GOLDSKY_API_KEY", "key-from-env")
     monkeypatch.setenv("CLICKHOUSE_URL", "http://default:pw-from-env@127.0.0.1:8123/default")
-    import payout_assets.definitions as definitions
+    resources = make_resources()
+    assert isinstance(resources["goldsky"].api_key, dg.EnvVar)
+    assert isinstance(resources["clickhouse"].url, dg.EnvVar)
 
-    reloaded = importlib.reload(definitions)
-    try:
-        assert isinstance(reloaded.resources["goldsky"].api_key, dg.EnvVar)
-        assert isinstance(reloaded.resources["clickhouse"].url, dg.EnvVar)
-    finally:
-        monkeypatch.delenv("GOLDSKY_API_KEY")
-        monkeypatch.delenv("CLICKHOUSE_URL")
-        importlib.reload(definitions)
+
+def test_a_setting_that_is_not_a_number_names_its_variable(monkeypatch):
+    monkeypatch.setenv("PAYOUT_SENSOR_INTERVAL_SECONDS", "daily")
+    with pytest.raises(SettingError, match="PAYOUT_SENSOR_INTERVAL_SECONDS='daily' is not an integer"):
+        build_defs()
+
+
+def test_the_sensor_schedule_comes_from_the_settings(monkeypatch):
+    monkeypatch.setenv("PAYOUT_SENSOR_INTERVAL_SECONDS", "3600")
+    monkeypatch.setenv("PAYOUT_RECHECK_HOURS", "6")
+    sensor = build_defs().resolve_sensor_def("new_and_unresolved_payouts")
+    assert sensor.minimum_interval_seconds == 3600
+    assert "6 h after their last check" in sensor.description
 
 
 def test_the_cli_loads_the_code_location_by_module_name():

@@ -29,7 +29,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from payout_assets.definitions import PROJECT_DIR
+from payout_assets.settings import PROJECT_DIR
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import CHDB_SCHEME, ClickHouseResource

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import polars as pl
 
-from payout_assets.definitions import DATA_DIR, resources
+from payout_assets import settings
+from payout_assets.definitions import make_resources
 from payout_assets.input_ids import read_input_ids
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
+from payout_assets.settings import DATA_DIR
 from payout_assets.statuses import STATUSES, count_statuses
 from payout_assets.view import VIEW
 from scripts.demo_data import real_outcome_rows, seed_existing_table, write_demo_fixture
@@ -28,7 +30,7 @@ BACKFILL = "missing_condition_ids,goldsky_payouts,resolutions_external_ingest"
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 
 
-def prepare() -> None:
+def prepare(resources: dict) -> None:
     """The replica's fixture and the users' existing table, made once."""
     files, clickhouse = resources["files"], resources["clickhouse"]
     if not FIXTURE.exists():
@@ -47,7 +49,7 @@ def materialize(env: dict[str, str], *selection: str) -> None:
     subprocess.run(command, env=env, check=True)
 
 
-def summary(seconds: float) -> str:
+def summary(resources: dict, seconds: float) -> str:
     files, clickhouse = resources["files"], resources["clickhouse"]
     parsed = read_input_ids(files, clickhouse)
     statuses = pl.concat([files.read("statuses", shard) for shard in SHARDS])
@@ -70,7 +72,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("demo", "dev"))
     mode = parser.parse_args().mode
-    prepare()
+    resources = make_resources(settings.value)  # values, not EnvVars: this script runs outside Dagster
+    prepare(resources)
     with replica_process(FIXTURE) as url:
         env = {**os.environ, "GOLDSKY_URL": url}
         print(f"local subgraph replica: {url}")
@@ -80,7 +83,7 @@ def main() -> None:
         started = time.monotonic()
         materialize(env, BACKFILL, "--partition-range", f"{SHARDS[0]}...{SHARDS[-1]}")
         materialize(env, "vw_resolutions_truth")
-        print(summary(time.monotonic() - started))
+        print(summary(resources, time.monotonic() - started))
 
 
 if __name__ == "__main__":

@@ -91,6 +91,11 @@ class ReplicaServer:
         rows = list(rows)
         self._on_loop(lambda state: state.upsert(rows))
 
+    def upsert_after(self, requests: int, rows: Iterable[ConditionRow]) -> None:
+        """Upsert `rows` right after the replica has answered `requests` more requests."""
+        rows = list(rows)
+        self._on_loop(lambda state: state.upsert_after(requests, rows))
+
     def configure(self, **changes: Any) -> None:
         """Same keys as ReplicaSettings (and POST /_admin/config); `faults` may be a dict."""
         self._on_loop(lambda state: state.configure(**changes))

@@ -33,6 +33,7 @@ scalar Bytes
 enum OrderDirection { asc desc }
 enum Condition_orderBy { id }
 input BlockChangedFilter { number_gte: Int! }
+input Block_height { hash: Bytes number: Int number_gte: Int }
 input Condition_filter {
   id: ID
   id_in: [ID!]
@@ -43,10 +44,10 @@ input Condition_filter {
 type _Block_ { hash: Bytes number: Int! timestamp: Int parentHash: Bytes }
 type _Meta_ { block: _Block_! deployment: String! hasIndexingErrors: Boolean! }
 type Query {
-  condition(id: ID!): Condition
-  conditions(first: Int = 100, skip: Int = 0, where: Condition_filter,
+  condition(id: ID!, block: Block_height): Condition
+  conditions(block: Block_height, first: Int = 100, skip: Int = 0, where: Condition_filter,
              orderBy: Condition_orderBy, orderDirection: OrderDirection): [Condition!]!
-  _meta: _Meta_
+  _meta(block: Block_height): _Meta_
 }
 """
 _DECIMAL = Context(prec=34, rounding=ROUND_HALF_UP)
@@ -66,6 +67,21 @@ class QueryRoot:
     deployment: str
     has_indexing_errors: bool = False
     inject_unrequested: int = 0
+    history_from_block: int = 0  # earlier blocks are pruned: asking for one is refused
+
+    def at_block(self, block: dict[str, Any] | None) -> int | None:
+        """The block a `block: {number: N}` argument asks for (None: the head), or graph-node's refusal."""
+        number = None if block is None else block.get("number")
+        if number is None:
+            return None
+        prefix = f"Failed to decode `block.number` value: `subgraph {self.deployment}"
+        if number > self.block_number:
+            raise QueryRejected(f"{prefix} has only indexed up to block number {self.block_number} "
+                                f"and data for block number {number} is therefore not yet available`")
+        if number < self.history_from_block:
+            raise QueryRejected(f"{prefix} only has data starting at block number {self.history_from_block} "
+                                f"and data for block number {number} is therefore not available`")
+        return number
 
 
 @lru_cache(maxsize=4096)  # real payouts repeat a handful of ratios (0, 1, 1/2)
@@ -111,27 +127,29 @@ def unrequested_rows(count: int) -> list[ConditionRow]:
 def _resolvers(to_entity: Callable[[ConditionRow], dict[str, Any]]) -> dict[str, Callable[..., Any]]:
     def conditions(root: QueryRoot, _info: Any, first: int | None = 100, skip: int | None = 0,
                    where: dict[str, Any] | None = None, orderBy: str | None = None,
-                   orderDirection: str | None = None) -> list[dict[str, Any]]:
+                   orderDirection: str | None = None, block: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         if root.has_indexing_errors:
             raise QueryRejected("indexing_error")
+        at = root.at_block(block)
         first = 100 if first is None else first
         skip = 0 if skip is None else skip
         if not 0 <= first <= MAX_FIRST:
             raise QueryRejected(f"The `first` argument must be between 0 and {MAX_FIRST}, but is {first}")
         if not 0 <= skip <= MAX_SKIP:
             raise QueryRejected(f"The `skip` argument must be between 0 and {MAX_SKIP}, but is {skip}")
-        rows = root.store.select(Selection.from_where(where), first, skip, orderDirection == "desc")
+        rows = root.store.select(Selection.from_where(where), first, skip, orderDirection == "desc", at)
         rows += unrequested_rows(root.inject_unrequested)
         return [to_entity(row) for row in rows]
 
-    def condition(root: QueryRoot, _info: Any, id: str) -> dict[str, Any] | None:
+    def condition(root: QueryRoot, _info: Any, id: str, block: dict[str, Any] | None = None) -> dict[str, Any] | None:
         if root.has_indexing_errors:
             raise QueryRejected("indexing_error")
-        row = root.store.get(id)
+        row = root.store.get(id, root.at_block(block))
         return None if row is None else to_entity(row)
 
-    def meta(root: QueryRoot, _info: Any) -> dict[str, Any]:
-        number = root.block_number
+    def meta(root: QueryRoot, _info: Any, block: dict[str, Any] | None = None) -> dict[str, Any]:
+        at = root.at_block(block)
+        number = root.block_number if at is None else at
         return {
             "block": {"number": number, "timestamp": root.block_timestamp,
                       "hash": _block_hash(number), "parentHash": _block_hash(number - 1)},

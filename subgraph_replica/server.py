@@ -89,6 +89,7 @@ async def handle_graphql(request: web.Request) -> web.Response:
     operation = payload.get("operationName")
     body = state.executor.run(prepared, variables, operation if isinstance(operation, str) else None,
                               state.query_root())
+    state.answered()
     return web.json_response(body)
 
 

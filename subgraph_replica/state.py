@@ -33,6 +33,7 @@ class ReplicaSettings:
     meta_timestamp: int | None = None  # None: the current time
     inject_unrequested: int = 0
     require_token: str | None = None  # None: any or no Authorization is fine
+    history_from_block: int = 0  # graph-node's pruning: `block:` arguments below it are refused
 
     def updated(self, **changes: Any) -> ReplicaSettings:
         """A copy with `changes`; `faults` may be a FaultMix, a JSON dict or None."""
@@ -57,6 +58,8 @@ class ReplicaState:
         self.settings = settings
         self.window = SlidingWindow(settings.rate_limit, settings.window_seconds)
         self.injector = FaultInjector(settings.faults) if settings.faults else None
+        self.answers = 0  # requests answered since start; unlike the stats, never reset
+        self.scheduled: list[tuple[int, list[ConditionRow]]] = []  # (answers, rows)
         self.reset_stats()
 
     def configure(self, **changes: Any) -> None:
@@ -75,6 +78,19 @@ class ReplicaState:
             newest = max(row.change_block for row in rows)
             self.settings = replace(self.settings, meta_block=max(self.settings.meta_block, newest))
 
+    def upsert_after(self, requests: int, rows: Sequence[ConditionRow]) -> None:
+        """Upsert `rows` once `requests` more requests have been answered: the chain moving on
+        while a client reads, at a moment a test chooses."""
+        self.scheduled.append((self.answers + requests, list(rows)))
+
+    def answered(self) -> None:
+        """A request was answered: apply the upserts scheduled for this moment."""
+        self.answers += 1
+        due = [rows for at, rows in self.scheduled if at <= self.answers]
+        self.scheduled = [(at, rows) for at, rows in self.scheduled if at > self.answers]
+        for rows in due:
+            self.upsert(rows)
+
     def query_root(self) -> QueryRoot:
         settings = self.settings
         return QueryRoot(
@@ -84,6 +100,7 @@ class ReplicaState:
             deployment=self.deployment,
             has_indexing_errors=settings.has_indexing_errors,
             inject_unrequested=settings.inject_unrequested,
+            history_from_block=settings.history_from_block,
         )
 
     def reset_stats(self) -> None:

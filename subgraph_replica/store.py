@@ -48,10 +48,15 @@ class Selection:
 
 
 class ConditionStore:
-    """Entities by exact id; a corrupt fixture may hold several rows under one id."""
+    """Entities by exact id; a corrupt fixture may hold several rows under one id.
+
+    Like graph-node, it answers as of any block: an upsert keeps the versions it replaces,
+    and a version exists from its `change_block` on (a fixture row has no earlier version).
+    """
 
     def __init__(self, rows: Iterable[ConditionRow] = ()) -> None:
         self._by_id: dict[str, list[ConditionRow]] = {}
+        self._replaced: dict[str, list[list[ConditionRow]]] = {}  # older versions, oldest first
         self._sorted_ids: list[str] | None = None
         self.head_block = 0
         for row in rows:
@@ -66,22 +71,34 @@ class ConditionStore:
             self.head_block = max(self.head_block, row.change_block)
         if fresh.keys() - self._by_id.keys():
             self._sorted_ids = None
+        for entity_id in fresh.keys() & self._by_id.keys():
+            self._replaced.setdefault(entity_id, []).append(self._by_id[entity_id])
         self._by_id.update(fresh)
 
-    def get(self, entity_id: str) -> ConditionRow | None:
-        rows = self._by_id.get(entity_id)
+    def _rows(self, entity_id: str, block: int | None) -> list[ConditionRow]:
+        """The entity's rows as of `block` (None: the latest)."""
+        rows = self._by_id.get(entity_id, [])
+        if block is None:
+            return rows
+        for version in [rows, *reversed(self._replaced.get(entity_id, []))]:
+            if version and version[0].change_block <= block:
+                return version
+        return []
+
+    def get(self, entity_id: str, block: int | None = None) -> ConditionRow | None:
+        rows = self._rows(entity_id, block)
         return rows[0] if rows else None
 
-    def select(self, where: Selection, first: int, skip: int, descending: bool) -> list[ConditionRow]:
-        """Matching rows ordered by id, then `skip`/`first` applied, as graph-node does."""
+    def select(self, where: Selection, first: int, skip: int, descending: bool, block: int | None = None) -> list[ConditionRow]:
+        """Matching rows as of `block`, ordered by id, then `skip`/`first` applied, as graph-node does."""
         if where.id_in is not None or where.id is not None:
             wanted = dict.fromkeys(where.id_in if where.id_in is not None else (where.id,))
-            found = [r for i in wanted for r in self._by_id.get(i, ()) if where.accepts(r)]
+            found = [r for i in wanted for r in self._rows(i, block) if where.accepts(r)]
             found.sort(key=_row_id, reverse=descending)
             return found[skip : skip + first]
-        return list(islice(self._scan(where, descending), skip, skip + first))
+        return list(islice(self._scan(where, descending, block), skip, skip + first))
 
-    def _scan(self, where: Selection, descending: bool) -> Iterator[ConditionRow]:
+    def _scan(self, where: Selection, descending: bool, block: int | None) -> Iterator[ConditionRow]:
         """Walk ids in order within the id_gt/id_lt bounds, stopping as soon as the page is full."""
         if self._sorted_ids is None:
             self._sorted_ids = sorted(self._by_id)
@@ -90,7 +107,7 @@ class ConditionStore:
         hi = len(ids) if where.id_lt is None else bisect_left(ids, where.id_lt)
         span = range(hi - 1, lo - 1, -1) if descending else range(lo, hi)
         for index in span:
-            for row in self._by_id[ids[index]]:
+            for row in self._rows(ids[index], block):
                 if where.accepts(row):
                     yield row
 

@@ -5,12 +5,9 @@ import functools
 import dagster as dg
 from pydantic import Field
 
-from payout_assets.resources.goldsky_client import GoldskyClient, RetryPolicy
+from payout_assets.resources.goldsky_client import GoldskyClient, RetryPolicy, endpoint_fingerprint
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter
-
-PUBLIC_PNL_SUBGRAPH = (
-    "https://api.goldsky.com/api/public/project_cl6mb8i9h0003e201j6li0diw/subgraphs/pnl-subgraph/0.0.14/gn"
-)
+from payout_assets.settings import PUBLIC_PNL_SUBGRAPH
 
 
 class GoldskyResource(dg.ConfigurableResource):
@@ -31,6 +28,11 @@ class GoldskyResource(dg.ConfigurableResource):
     max_attempts: int = Field(default=6, description="Attempts per request before its ids are marked failed.")
     backoff_seconds: float = Field(default=1.0, description="First retry delay; doubles per attempt, with jitter.")
     max_backoff_seconds: float = Field(default=60.0, description="Longest delay between two attempts.")
+
+    @property
+    def fingerprint(self) -> str:
+        """How stored statuses name this endpoint (never by its URL, which may carry a key)."""
+        return endpoint_fingerprint(self.url)
 
     def client(self) -> GoldskyClient:
         """A client for one step; every client of the process shares one limiter per endpoint,

@@ -5,6 +5,7 @@ attempt (retries included) goes through one process-wide rate limiter.
 """
 
 import asyncio
+import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -79,17 +80,27 @@ class PayoutShape:
         )
 
     def changes_query(self) -> DocumentNode:
-        """One page of the conditions changed since a block, in id order."""
+        """One page of the conditions changed since block `$since`, in id order, as of block `$at`.
+
+        Every page of one feed reads the same block (graph-node's time travel), so a change
+        made while the pages are read is in none of them and after `$at`: the next feed sees it.
+        """
         return gql(
-            "query Changes($block: Int!, $after: ID!) {"
-            f" conditions(first: {MAX_IDS_PER_REQUEST}, orderBy: id, orderDirection: asc,"
-            " where: {_change_block: {number_gte: $block}, id_gt: $after})"
-            f" {{ {self._fields()} }} _meta {{ block {{ number }} }} }}"
+            "query Changes($since: Int!, $after: ID!, $at: Int!) {"
+            f" conditions(block: {{number: $at}}, first: {MAX_IDS_PER_REQUEST}, orderBy: id, orderDirection: asc,"
+            " where: {_change_block: {number_gte: $since}, id_gt: $after})"
+            f" {{ {self._fields()} }} _meta(block: {{number: $at}}) {{ block {{ number }} }} }}"
         )
+
+
+def endpoint_fingerprint(url: str) -> str:
+    """Names an endpoint in stored statuses without storing its URL, which may carry a key."""
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class SubgraphInfo:
+    endpoint: str  # endpoint_fingerprint of the URL that answered
     shape: PayoutShape
     block_number: int
     block_timestamp: int | None
@@ -124,12 +135,13 @@ class BatchAnswer:
 
 @dataclass
 class ChangeFeed:
-    """Conditions changed since a block, by `0x` id, as of the subgraph's `block_number`."""
+    """Conditions changed since a block, by `0x` id, as of block `block_number`."""
 
     entities: dict[str, dict[str, Any]]
     block_number: int
     stats: RequestStats = field(default_factory=RequestStats)
     complete: bool = False
+    failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +228,7 @@ class GoldskyClient:
             raise UnsupportedSubgraph("the subgraph has no Condition entity")
         meta = data["_meta"]
         info = SubgraphInfo(
+            endpoint=endpoint_fingerprint(self._url),
             shape=PayoutShape.from_fields({f["name"] for f in condition_type["fields"]}),
             block_number=int(meta["block"]["number"]),
             block_timestamp=int(meta["block"]["timestamp"]) if meta["block"].get("timestamp") else None,
@@ -244,21 +257,22 @@ class GoldskyClient:
         answer.block_number = int(data["_meta"]["block"]["number"])
         return answer
 
-    async def changes_since(self, query: DocumentNode, block: int, max_pages: int) -> ChangeFeed:
-        """Every condition changed since `block`; incomplete when that takes more than
-        `max_pages` requests or a page fails, and then a plain re-check is the way."""
-        feed = ChangeFeed(entities={}, block_number=block)
+    async def changes_since(self, query: DocumentNode, since: int, at_block: int, max_pages: int) -> ChangeFeed:
+        """Every condition changed since block `since`, as of block `at_block`; incomplete when
+        that takes more than `max_pages` requests, a page fails or the endpoint cannot answer
+        at that block (pruned history, no time travel), and then a plain re-check is the way."""
+        feed = ChangeFeed(entities={}, block_number=at_block)
         after = ""
         for _ in range(max_pages):
             try:
-                data, stats = await self._execute(query, {"block": block, "after": after})
+                data, stats = await self._execute(query, {"since": since, "after": after, "at": at_block})
             except PermanentFailure as failure:
                 feed.stats.add(failure.stats)
+                feed.failure = str(failure)
                 return feed
             feed.stats.add(stats)
             page = data.get("conditions") or []
             feed.entities.update((str(entity.get("id")), entity) for entity in page)
-            feed.block_number = int(data["_meta"]["block"]["number"])
             if len(page) < MAX_IDS_PER_REQUEST:
                 feed.complete = True
                 return feed
@@ -296,6 +310,8 @@ class GoldskyClient:
             except TransportServerError as error:
                 raise _http_failure(error) from None
             except TransportQueryError as error:
+                if _block_unavailable(error.errors):  # asking again will not make it answer
+                    raise PermanentFailure(f"GraphQL errors: {_messages(error.errors)}") from None
                 raise _Retryable(f"GraphQL errors: {_messages(error.errors)}") from None
             except (TransportError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
                 raise _Retryable(f"{type(error).__name__}: {error}".rstrip(": ")) from None
@@ -320,6 +336,12 @@ def _http_failure(error: TransportServerError) -> Exception:
     retry_after = headers.get("Retry-After")
     seconds = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
     return _Retryable(f"HTTP {code}", retry_after=seconds, rate_limited=code == 429)
+
+
+def _block_unavailable(errors: object) -> bool:
+    """graph-node's refusal of a `block:` argument: a block it has not indexed yet ("… is
+    therefore not yet available") or whose history it pruned ("… is therefore not available")."""
+    return "is therefore not" in _messages(errors) and "block number" in _messages(errors)
 
 
 def _messages(errors: object) -> str:

@@ -51,9 +51,13 @@ class PayoutFiles(dg.ConfigurableResource):
     def read(self, kind: str, shard: str) -> pl.DataFrame:
         """The shard's frame; empty (with its schema) before the first write."""
         target = self.path(kind, shard)
-        if target.exists():
-            return pl.read_parquet(target)
-        return pl.DataFrame(schema=_SCHEMAS[kind])
+        schema = _SCHEMAS[kind]
+        if not target.exists():
+            return pl.DataFrame(schema=schema)
+        frame = pl.read_parquet(target)
+        # Files written before a column existed read it as null (statuses: "endpoint unknown").
+        missing = [pl.lit(None, dtype).alias(name) for name, dtype in schema.items() if name not in frame.columns]
+        return frame.with_columns(missing).select(list(schema)) if missing else frame
 
     def exists(self, kind: str, shard: str) -> bool:
         return self.path(kind, shard).exists()
