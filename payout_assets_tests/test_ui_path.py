@@ -33,7 +33,7 @@ import pytest
 
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
-from payout_assets_tests.conftest import Truth, make_truth
+from payout_assets_tests.conftest import Truth, make_truth, random_ids
 from subgraph_replica import write_fixture
 from subgraph_replica.process import replica_process
 
@@ -209,7 +209,9 @@ class DagsterUI:
             "CLICKHOUSE_URL": f"chdb://{self.chdb_dir}",
             "PAYOUT_INPUT_IDS": str(input_file),
             "PAYOUT_SHARDS_DIR": str(self.shards_dir),
+            "PAYOUT_SENSOR_INTERVAL_SECONDS": "1",  # off until a test switches it on, then every tick
         }
+        self.goldsky_url = goldsky_url
         self.processes: dict[str, subprocess.Popen] = {}
 
     # processes
@@ -502,3 +504,64 @@ def test_ui_asset_pages_show_the_graph_and_the_checks(ui: DagsterUI, completed_b
     for name, url in (("asset_graph.png", group), ("asset_checks.png", checks_page)):
         shot = chromium(url, tmp_path, f"--screenshot={screenshots / name}")
         assert shot.returncode == 0 and (screenshots / name).stat().st_size > 10_000, shot.stderr[-3000:]
+
+
+START_SENSOR = """
+mutation StartSensor($sensorSelector: SensorSelector!) {
+  startSensor(sensorSelector: $sensorSelector) {
+    __typename
+    ... on Sensor { sensorState { status } }
+    ... on PythonError { message }
+    ... on SensorNotFoundError { message }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
+
+SENSOR_RUNS = """
+query SensorRuns($tags: [ExecutionTag!]) {
+  runsOrError(filter: {tags: $tags}) { __typename ... on Runs { results { runId status tags { key value } } } }
+}
+"""
+
+AUTOMATIONS = """
+query Automations($assetKeys: [AssetKeyInput!]) {
+  assetNodes(assetKeys: $assetKeys) { assetKey { path } targetingInstigators { __typename ... on Sensor { name } } }
+}
+"""
+
+
+def test_the_daemon_runs_the_switched_on_sensor_and_the_run_loads_new_ids(ui: DagsterUI, completed_backfill: dict):
+    """The sensor as a deployment runs it: listed under each asset's automations, switched on
+    with the UI toggle's mutation, ticked by the stock daemon, its run queued and completed."""
+    nodes = ui.graphql(AUTOMATIONS, {"assetKeys": [{"path": [key]} for key in BACKFILL_KEYS]})["assetNodes"]
+    for node in nodes:
+        assert {i["name"] for i in node["targetingInstigators"]} == {"new_and_unresolved_payouts"}, node
+
+    new_ids = random_ids(5, seed=777)
+    rows = [{"id": f"0x{cid}", "payout_numerators": ["1", "0"], "payout_denominator": "1", "change_block": 1}
+            for cid in new_ids]
+    base = ui.goldsky_url.split("/subgraphs/")[0]
+    request = urllib.request.Request(f"{base}/_admin/conditions", json.dumps({"rows": rows}).encode(),
+                                     {"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
+    with open(ui.env["PAYOUT_INPUT_IDS"], "a") as handle:
+        handle.write("\n".join(new_ids) + "\n")
+
+    selector = {"repositoryLocationName": "payout_assets", "repositoryName": ui.repository(),
+                "sensorName": "new_and_unresolved_payouts"}
+    started = ui.graphql(START_SENSOR, {"sensorSelector": selector})["startSensor"]
+    assert started["__typename"] == "Sensor" and started["sensorState"]["status"] == "RUNNING", started
+
+    tags = [{"key": "dagster/sensor_name", "value": "new_and_unresolved_payouts"}]
+    deadline = time.monotonic() + BACKFILL_TIMEOUT
+    while not (runs := ui.graphql(SENSOR_RUNS, {"tags": tags})["runsOrError"]["results"]) or \
+            runs[0]["status"] not in ("SUCCESS", "FAILURE", "CANCELED"):
+        ui._assert_alive()
+        if time.monotonic() > deadline:
+            pytest.fail(f"no completed sensor run within {BACKFILL_TIMEOUT} s: {runs}\n{ui.log('daemon')}")
+        time.sleep(0.5)
+    assert len(runs) == 1, runs
+    assert runs[0]["status"] == "SUCCESS", ui.run_errors(runs[0]["runId"])
+    table, _ = ui.table()
+    assert {cid: table[cid][:2] for cid in new_ids if cid in table} == {cid: ([1, 0], 1) for cid in new_ids}
