@@ -86,10 +86,12 @@ def resources(tmp_path: Path, replica: ReplicaServer, truth: Truth) -> dict:
     return make_resources(tmp_path, replica.url, truth.ids)
 
 
-def backfill(resources: dict, first: str = SHARDS[0], last: str = SHARDS[-1], **run_options) -> dg.ExecuteInProcessResult:
+def backfill(
+    resources: dict, first: str = SHARDS[0], last: str = SHARDS[-1], assets: list = BACKFILL, **run_options
+) -> dg.ExecuteInProcessResult:
     """One single-run backfill over a shard range, as `dagster asset materialize --partition-range` runs it."""
     return dg.materialize(
-        BACKFILL,
+        assets,
         resources=resources,
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
         raise_on_error=False,
