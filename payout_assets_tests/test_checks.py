@@ -155,7 +155,7 @@ def test_integration_readiness_errors_on_a_view_missing_a_column(clickhouse):
     load_rows(clickhouse, CLEAN)
     with clickhouse.get_client() as client:
         client.command("CREATE DATABASE IF NOT EXISTS cascadian_clean")
-        client.command(view_sql(with_existing=False))
+        client.command(view_sql(VIEW, with_existing=False))
         assert view_checks.integration_readiness(client).passed
         client.command(f"CREATE OR REPLACE VIEW {VIEW} AS SELECT condition_id, payout_numerators FROM {TABLE} FINAL")
         result = view_checks.integration_readiness(client)
