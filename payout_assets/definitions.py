@@ -16,6 +16,7 @@ from payout_assets.load import resolutions_external_ingest
 from payout_assets.resources.clickhouse import CHDB_SCHEME, ClickHouseResource
 from payout_assets.resources.goldsky import PUBLIC_PNL_SUBGRAPH, GoldskyResource
 from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.sensor import new_and_unresolved_payouts
 from payout_assets.view import vw_resolutions_truth
 
@@ -51,6 +52,8 @@ resources = {
     ),
     "clickhouse": ClickHouseResource(url=_env("CLICKHOUSE_URL", f"{CHDB_SCHEME}{DATA_DIR / 'chdb'}")),
 }
+# Every asset and check holds it: one run at a time per shard and chDB directory, however launched.
+resources["run_lock"] = RunLock(files=resources["files"], clickhouse=resources["clickhouse"])
 
 defs = dg.Definitions(
     assets=[missing_condition_ids, goldsky_payouts, resolutions_external_ingest, vw_resolutions_truth],

@@ -9,6 +9,7 @@ from payout_assets.condition_ids import ParsedIds, read_id_file
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import PayoutFiles
 
 
@@ -56,7 +57,7 @@ def read_input_ids(files: PayoutFiles, clickhouse: ClickHouseResource | None) ->
     kinds={"python", "parquet"},
 )
 def missing_condition_ids(
-    context: dg.AssetExecutionContext, files: PayoutFiles, clickhouse: ClickHouseResource
+    context: dg.AssetExecutionContext, files: PayoutFiles, clickhouse: ClickHouseResource, run_lock: RunLock
 ) -> dg.MaterializeResult:
     """Condition ids that lack payout data, normalised to 64 lowercase hex, per shard."""
     parsed = read_input_ids(files, clickhouse)

@@ -10,6 +10,7 @@ from clickhouse_connect.driver.client import Client
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.statuses import RESOLVED
 
@@ -110,7 +111,7 @@ def rows_to_load(statuses: pl.DataFrame, loaded: pl.DataFrame) -> pl.DataFrame:
     pool="clickhouse",
 )
 def resolutions_external_ingest(
-    context: dg.AssetExecutionContext, clickhouse: ClickHouseResource, files: PayoutFiles
+    context: dg.AssetExecutionContext, clickhouse: ClickHouseResource, files: PayoutFiles, run_lock: RunLock
 ) -> dg.MaterializeResult:
     """Resolved Goldsky payouts in `default.resolutions_external_ingest` (ReplacingMergeTree)."""
     started = time.monotonic()

@@ -14,6 +14,7 @@ from clickhouse_connect.driver.client import Client
 from payout_assets.load import SOURCE, TABLE, resolutions_external_ingest
 from payout_assets.metadata import id_list
 from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.run_lock import RunLock
 
 VIEW = "cascadian_clean.vw_resolutions_truth"
 STAGING_VIEW = "cascadian_clean.vw_resolutions_truth_staging"
@@ -152,7 +153,9 @@ def publish(client: Client, with_existing: bool) -> ViewReport:
     kinds={"clickhouse"},
     pool="clickhouse",
 )
-def vw_resolutions_truth(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource) -> dg.MaterializeResult:
+def vw_resolutions_truth(
+    context: dg.AssetExecutionContext, clickhouse: ClickHouseResource, run_lock: RunLock
+) -> dg.MaterializeResult:
     """The truth view: the users' resolutions first, Goldsky payouts where they have none."""
     with clickhouse.get_client() as client:
         with_existing = table_exists(client, EXISTING)

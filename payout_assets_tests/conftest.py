@@ -19,6 +19,7 @@ from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.view import vw_resolutions_truth
 from subgraph_replica import ConditionRow, ReplicaServer, synthesize_truth
 
@@ -74,10 +75,13 @@ def make_resources(tmp_path: Path, goldsky_url: str, ids: list[str], **goldsky_o
     input_file = tmp_path / "ids.txt"
     input_file.write_text("\n".join(ids) + "\n")
     options = {"rate_limit": 1000, "backoff_seconds": 0.01, "max_backoff_seconds": 0.05, **goldsky_options}
+    files = PayoutFiles(input_ids_path=str(input_file), shards_dir=str(tmp_path / "shards"))
+    clickhouse = ClickHouseResource(url=f"chdb://{tmp_path / 'chdb'}")
     return {
-        "files": PayoutFiles(input_ids_path=str(input_file), shards_dir=str(tmp_path / "shards")),
+        "files": files,
         "goldsky": GoldskyResource(url=goldsky_url, **options),
-        "clickhouse": ClickHouseResource(url=f"chdb://{tmp_path / 'chdb'}"),
+        "clickhouse": clickhouse,
+        "run_lock": RunLock(files=files, clickhouse=clickhouse),
     }
 
 

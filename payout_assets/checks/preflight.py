@@ -23,7 +23,8 @@ from payout_assets.input_ids import missing_condition_ids, read_input_ids
 from payout_assets.load import TABLE, shape_differences
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import SHARDS
-from payout_assets.resources.clickhouse import CHDB_SCHEME, ClickHouseResource, ClickHouseUnavailable
+from payout_assets.resources.clickhouse import ClickHouseResource, ClickHouseUnavailable
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.goldsky_client import SubgraphInfo
 from payout_assets.resources.payout_files import PayoutFiles
@@ -58,7 +59,7 @@ def input_ids_valid(files: PayoutFiles, clickhouse: ClickHouseResource) -> dg.As
 def storage_writable(files: PayoutFiles, clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
     directories = [Path(files.shards_dir)]
     if clickhouse.is_embedded:
-        directories.append(Path(clickhouse.url[len(CHDB_SCHEME):]))
+        directories.append(clickhouse.embedded_directory)
     for directory in directories:
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -129,6 +130,7 @@ def preflight_checks(
     files: PayoutFiles,
     goldsky: GoldskyResource,
     clickhouse: ClickHouseResource,
+    run_lock: RunLock,
 ) -> Iterator[dg.AssetCheckResult]:
     """The seed's readiness checks; any ERROR stops the run before the first payout request."""
     yield (inputs := input_ids_valid(files, clickhouse))

@@ -15,6 +15,7 @@ from payout_assets.metadata import id_list, markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.payouts import EXPECTED_VECTORS
 from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.statuses import RESOLVED
 from payout_assets.view import payout_fraction
@@ -157,7 +158,7 @@ def payout_shape(client: Client) -> dg.AssetCheckResult:
 
 
 @dg.multi_asset_check(specs=SPECS, pool="clickhouse")
-def table_checks(clickhouse: ClickHouseResource, files: PayoutFiles) -> Iterator[dg.AssetCheckResult]:
+def table_checks(clickhouse: ClickHouseResource, files: PayoutFiles, run_lock: RunLock) -> Iterator[dg.AssetCheckResult]:
     """The seed's completion validations 1-4, plus uniqueness and payout shape."""
     with clickhouse.get_client() as client:
         yield total_payouts(client, files)

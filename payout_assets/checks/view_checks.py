@@ -7,6 +7,7 @@ from clickhouse_connect.driver.client import Client
 
 from payout_assets.metadata import id_list
 from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.view import (
     EXISTING,
     EXISTING_ROWS,
@@ -52,7 +53,7 @@ def agreement_with_existing(client: Client) -> dg.AssetCheckResult:
 
 
 @dg.multi_asset_check(specs=SPECS, pool="clickhouse")
-def view_checks(clickhouse: ClickHouseResource) -> Iterator[dg.AssetCheckResult]:
+def view_checks(clickhouse: ClickHouseResource, run_lock: RunLock) -> Iterator[dg.AssetCheckResult]:
     """The seed's integration-readiness validation, and agreement between the two sources."""
     with clickhouse.get_client() as client:
         yield integration_readiness(client)

@@ -91,6 +91,10 @@ class ClickHouseResource(dg.ConfigurableResource):
         return self.url.startswith(CHDB_SCHEME)
 
     @property
+    def embedded_directory(self) -> Path:
+        return Path(self.url[len(CHDB_SCHEME):]).resolve()
+
+    @property
     def display_url(self) -> str:
         return self.url if self.is_embedded else ServerUrl.parse(self.url).redacted
 
@@ -106,9 +110,8 @@ class ClickHouseResource(dg.ConfigurableResource):
         check_scheme(self.url)
         try:
             if self.is_embedded:
-                directory = Path(self.url[len(CHDB_SCHEME):]).resolve()
-                directory.mkdir(parents=True, exist_ok=True)
-                return clickhouse_connect.get_client(dsn=f"{CHDB_SCHEME}{directory}")
+                self.embedded_directory.mkdir(parents=True, exist_ok=True)
+                return clickhouse_connect.get_client(dsn=f"{CHDB_SCHEME}{self.embedded_directory}")
             return _server_client(self.url)
         except (ClickHouseError, OSError, RuntimeError, ValueError) as error:
             raise ClickHouseUnavailable(self._explain(error)) from None
