@@ -16,18 +16,21 @@ from payout_assets.load import resolutions_external_ingest
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.sensor import daily_sensor
 from payout_assets.view import vw_resolutions_truth
 
 
 def make_resources(setting: Callable[[str], object] = settings.for_resource) -> dict[str, dg.ConfigurableResource]:
     """The resources from the settings: as EnvVars for the code location, as values for scripts."""
+    files = PayoutFiles(
+        input_ids_path=setting("PAYOUT_INPUT_IDS"),
+        shards_dir=setting("PAYOUT_SHARDS_DIR"),
+        input_sql=setting("PAYOUT_INPUT_SQL"),
+    )
+    clickhouse = ClickHouseResource(url=setting("CLICKHOUSE_URL"))
     return {
-        "files": PayoutFiles(
-            input_ids_path=setting("PAYOUT_INPUT_IDS"),
-            shards_dir=setting("PAYOUT_SHARDS_DIR"),
-            input_sql=setting("PAYOUT_INPUT_SQL"),
-        ),
+        "files": files,
         "goldsky": GoldskyResource(
             url=setting("GOLDSKY_URL"),
             api_key=setting("GOLDSKY_API_KEY"),
@@ -36,7 +39,9 @@ def make_resources(setting: Callable[[str], object] = settings.for_resource) -> 
             max_attempts=setting("GOLDSKY_MAX_ATTEMPTS"),
             backoff_seconds=setting("GOLDSKY_BACKOFF_SECONDS"),
         ),
-        "clickhouse": ClickHouseResource(url=setting("CLICKHOUSE_URL")),
+        "clickhouse": clickhouse,
+        # Every asset and check holds it: one run at a time per shard and chDB directory, however launched.
+        "run_lock": RunLock(files=files, clickhouse=clickhouse),
     }
 
 

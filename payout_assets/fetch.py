@@ -17,6 +17,7 @@ from payout_assets.recheck import recheck_by_changes
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.goldsky_client import BatchAnswer, GoldskyClient, SubgraphInfo
 from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.statuses import RESOLVED, STATUSES, classify, count_statuses, to_frame
 
 PROGRESS_EVERY_SECONDS = 5.0
@@ -110,7 +111,7 @@ def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, files: P
     pool="goldsky",
 )
 def goldsky_payouts(
-    context: dg.AssetExecutionContext, config: FetchConfig, goldsky: GoldskyResource, files: PayoutFiles
+    context: dg.AssetExecutionContext, config: FetchConfig, goldsky: GoldskyResource, files: PayoutFiles, run_lock: RunLock
 ) -> dg.MaterializeResult:
     """Payout vectors from the Goldsky subgraph: one status per input id, Parquet per shard."""
     started = time.monotonic()

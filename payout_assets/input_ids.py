@@ -9,6 +9,7 @@ from payout_assets.condition_ids import ParsedIds, read_id_file
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import PayoutFiles
 
 
@@ -28,12 +29,24 @@ def invalid_lines_markdown(parsed: ParsedIds) -> dg.MetadataValue:
     return markdown_table(rows, ["line", "starts with"])
 
 
+def id_text(value: object) -> str:
+    """A queried id as text for the id parser. FixedString arrives as NUL-padded bytes:
+    hex text (`FixedString(64)`, perhaps `0x`-prefixed) is decoded, and 32 raw bytes
+    (a `FixedString(32)` bytes32) become their 64 hex digits."""
+    if not isinstance(value, bytes):
+        return str(value)
+    try:
+        return value.rstrip(b"\0").decode("ascii")
+    except UnicodeDecodeError:
+        return value.hex() if len(value) == 32 else repr(value)
+
+
 def read_input_ids(files: PayoutFiles, clickhouse: ClickHouseResource | None) -> ParsedIds:
     """The input file's ids, then those of PAYOUT_INPUT_SQL when it is set and ClickHouse is given."""
     queried: list[str] = []
     if files.input_sql and clickhouse is not None:
         with clickhouse.get_client() as client:
-            queried = [str(row[0]) for row in client.query(files.input_sql).result_rows]
+            queried = [id_text(row[0]) for row in client.query(files.input_sql).result_rows]
     return read_id_file(Path(files.input_ids_path), queried)
 
 
@@ -44,7 +57,7 @@ def read_input_ids(files: PayoutFiles, clickhouse: ClickHouseResource | None) ->
     kinds={"python", "parquet"},
 )
 def missing_condition_ids(
-    context: dg.AssetExecutionContext, files: PayoutFiles, clickhouse: ClickHouseResource
+    context: dg.AssetExecutionContext, files: PayoutFiles, clickhouse: ClickHouseResource, run_lock: RunLock
 ) -> dg.MaterializeResult:
     """Condition ids that lack payout data, normalised to 64 lowercase hex, per shard."""
     parsed = read_input_ids(files, clickhouse)

@@ -1,13 +1,16 @@
 """`resolutions_external_ingest`: resolved payouts loaded into ClickHouse, idempotently."""
 
+import re
 import time
 
 import dagster as dg
 import polars as pl
+from clickhouse_connect.driver.client import Client
 
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.statuses import RESOLVED
 
@@ -28,11 +31,57 @@ TABLE_COLUMNS = {
     "version": "UInt64",
 }
 
+SORT_KEY = "condition_id"
+VERSION_COLUMN = "version"
 CREATE_TABLE = (
     f"CREATE TABLE IF NOT EXISTS {TABLE} ("
     + ", ".join(f"{name} {kind}" for name, kind in TABLE_COLUMNS.items())
-    + ") ENGINE = ReplacingMergeTree(version) ORDER BY condition_id"
+    + f") ENGINE = ReplacingMergeTree({VERSION_COLUMN}) ORDER BY {SORT_KEY}"
 )
+# ClickHouse Cloud turns ReplacingMergeTree into SharedReplacingMergeTree, clusters use
+# ReplicatedReplacingMergeTree: any of them keeps the newest version per sort key.
+_REPLACING_FAMILY = re.compile(r"(Shared|Replicated)?ReplacingMergeTree")
+_ENGINE_ARGUMENT = re.compile(r"\s*('(?:[^'\\]|\\.)*'|[^,()']+)\s*(?:,|$)")
+
+
+def replacing_version(engine_full: str) -> str | None:
+    """The version column of a ReplacingMergeTree-family engine, skipping the Replicated/Shared
+    engines' quoted ZooKeeper path and replica name; None when it has no version column."""
+    arguments = re.match(r"\w+\(((?:'(?:[^'\\]|\\.)*'|[^()'])*)\)", engine_full)
+    if arguments is None:
+        return None
+    unquoted = [a for a in _ENGINE_ARGUMENT.findall(arguments.group(1)) if not a.startswith("'")]
+    return unquoted[0] if unquoted else None
+
+
+def shape_differences(client: Client) -> list[str]:
+    """Every way the existing target table differs from the shape the load writes.
+
+    The pre-flight check and the load both ask this; a difference stops them, since we
+    never alter or drop a user's table and never write rows it would convert or collapse.
+    """
+    params = dict(zip(("db", "name"), TABLE.split(".")))
+    actual = dict(client.query(
+        "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {name:String}", parameters=params
+    ).result_rows)
+    differences = [
+        f"column {name} is {actual[name]}, expected {kind}" if name in actual else f"column {name} ({kind}) is missing"
+        for name, kind in TABLE_COLUMNS.items()
+        if actual.get(name) != kind
+    ]
+    differences += [f"column {name} ({kind}) is not one of ours" for name, kind in actual.items() if name not in TABLE_COLUMNS]
+    [(engine, engine_full, sorting_key)] = client.query(
+        "SELECT engine, engine_full, sorting_key FROM system.tables WHERE database = {db:String} AND name = {name:String}",
+        parameters=params,
+    ).result_rows
+    expected_engine = f"ReplacingMergeTree({VERSION_COLUMN}) or its Shared/Replicated variant"
+    if not _REPLACING_FAMILY.fullmatch(engine):
+        differences.append(f"engine is {engine}, expected {expected_engine}")
+    elif (version := replacing_version(engine_full)) != VERSION_COLUMN:
+        differences.append(f"engine {engine} has version column {version or 'none'}, expected {expected_engine}")
+    if sorting_key != SORT_KEY:
+        differences.append(f"sort key is ({sorting_key or 'tuple()'}), expected ({SORT_KEY})")
+    return differences
 
 
 def rows_to_load(statuses: pl.DataFrame, loaded: pl.DataFrame) -> pl.DataFrame:
@@ -62,14 +111,20 @@ def rows_to_load(statuses: pl.DataFrame, loaded: pl.DataFrame) -> pl.DataFrame:
     pool="clickhouse",
 )
 def resolutions_external_ingest(
-    context: dg.AssetExecutionContext, clickhouse: ClickHouseResource, files: PayoutFiles
+    context: dg.AssetExecutionContext, clickhouse: ClickHouseResource, files: PayoutFiles, run_lock: RunLock
 ) -> dg.MaterializeResult:
     """Resolved Goldsky payouts in `default.resolutions_external_ingest` (ReplacingMergeTree)."""
     started = time.monotonic()
     shards = list(context.partition_keys)
     statuses = pl.concat([files.read("statuses", shard) for shard in shards])
     with clickhouse.get_client() as client:
-        client.command(CREATE_TABLE)
+        client.command(CREATE_TABLE)  # IF NOT EXISTS: a table already there is checked, never altered
+        if differences := shape_differences(client):
+            raise dg.Failure(
+                description=f"{TABLE} differs from the shape this load writes; nothing was inserted and the "
+                f"table was left as it is: {'; '.join(differences)}",
+                metadata={"table": TABLE, "differences": dg.MetadataValue.json(differences)},
+            )
         loaded = pl.from_arrow(
             client.query_arrow(
                 f"SELECT condition_id, version FROM {TABLE} FINAL "

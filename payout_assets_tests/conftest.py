@@ -20,6 +20,7 @@ from payout_assets.partitions import RANGE_TAGS, SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.view import vw_resolutions_truth
 from subgraph_replica import ConditionRow, ReplicaServer, synthesize_truth
 
@@ -75,10 +76,13 @@ def make_resources(tmp_path: Path, goldsky_url: str, ids: list[str], **goldsky_o
     input_file = tmp_path / "ids.txt"
     input_file.write_text("\n".join(ids) + "\n")
     options = {"rate_limit": 1000, "backoff_seconds": 0.01, "max_backoff_seconds": 0.05, **goldsky_options}
+    files = PayoutFiles(input_ids_path=str(input_file), shards_dir=str(tmp_path / "shards"))
+    clickhouse = ClickHouseResource(url=f"chdb://{tmp_path / 'chdb'}")
     return {
-        "files": PayoutFiles(input_ids_path=str(input_file), shards_dir=str(tmp_path / "shards")),
+        "files": files,
         "goldsky": GoldskyResource(url=goldsky_url, **options),
-        "clickhouse": ClickHouseResource(url=f"chdb://{tmp_path / 'chdb'}"),
+        "clickhouse": clickhouse,
+        "run_lock": RunLock(files=files, clickhouse=clickhouse),
     }
 
 
@@ -107,10 +111,12 @@ def code_location(monkeypatch: pytest.MonkeyPatch, resources: dict) -> dg.Defini
     return build_defs()
 
 
-def backfill(resources: dict, first: str = SHARDS[0], last: str = SHARDS[-1], **run_options) -> dg.ExecuteInProcessResult:
+def backfill(
+    resources: dict, first: str = SHARDS[0], last: str = SHARDS[-1], assets: list = BACKFILL, **run_options
+) -> dg.ExecuteInProcessResult:
     """One single-run backfill over a shard range, as `dagster asset materialize --partition-range` runs it."""
     return dg.materialize(
-        BACKFILL,
+        assets,
         resources=resources,
         tags=dict(zip(RANGE_TAGS, (first, last))),
         raise_on_error=False,

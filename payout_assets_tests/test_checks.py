@@ -84,6 +84,20 @@ def test_duplicate_and_malformed_ids(clickhouse):
     assert result.metadata["malformed_ids"].value == ["0x" + B[2:]]
 
 
+def test_versions_of_one_id_that_disagree_on_the_payout_are_named(clickhouse):
+    # Under FINAL the table shows one row per id by construction: only the stored versions tell.
+    load_rows(clickhouse, [])
+    with clickhouse.get_client() as client:
+        client.command(f"SYSTEM STOP MERGES {TABLE}")  # as right after a run, before a background merge
+    load_rows(clickhouse, CLEAN)
+    load_rows(clickhouse, [table_row(A, [0, 1], 1)[:9] + [2], table_row(C, [2, 2], 4)[:9] + [2]])
+    result = run(table_checks.unique_condition_ids, clickhouse)
+    assert not result.passed and result.severity.value == "ERROR"
+    assert result.metadata["ids_whose_versions_disagree"].value == 1  # C's [2,2]/4 is its [1,1]/2
+    assert result.metadata["first_disagreeing_versions"].value == [f"{A}: version 1 [1, 0]/1, version 2 [0, 1]/1"]
+    assert result.metadata["duplicated_ids"].value == []
+
+
 def test_payout_shape_warns_on_vectors_uma_never_reports(clickhouse):
     load_rows(clickhouse, CLEAN + [table_row("d" * 64, [1, 2], 3)])
     result = run(table_checks.payout_shape, clickhouse)
@@ -155,7 +169,7 @@ def test_integration_readiness_errors_on_a_view_missing_a_column(clickhouse):
     load_rows(clickhouse, CLEAN)
     with clickhouse.get_client() as client:
         client.command("CREATE DATABASE IF NOT EXISTS cascadian_clean")
-        client.command(view_sql(with_existing=False))
+        client.command(view_sql(VIEW, with_existing=False))
         assert view_checks.integration_readiness(client).passed
         client.command(f"CREATE OR REPLACE VIEW {VIEW} AS SELECT condition_id, payout_numerators FROM {TABLE} FINAL")
         result = view_checks.integration_readiness(client)

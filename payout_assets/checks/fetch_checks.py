@@ -11,6 +11,7 @@ from payout_assets.input_ids import read_input_ids
 from payout_assets.metadata import id_list, markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.statuses import FAILED, MALFORMED, RESOLVED, STATUS_SCHEMA, STATUSES, count_statuses
 
@@ -95,7 +96,9 @@ def fetch_health(files: PayoutFiles) -> dg.AssetCheckResult:
 
 
 @dg.multi_asset_check(specs=SPECS)
-def fetch_checks(config: CoverageConfig, files: PayoutFiles, clickhouse: ClickHouseResource) -> Iterator[dg.AssetCheckResult]:
+def fetch_checks(
+    config: CoverageConfig, files: PayoutFiles, clickhouse: ClickHouseResource, run_lock: RunLock
+) -> Iterator[dg.AssetCheckResult]:
     """The seed's coverage validation and its worker-checkpoint analysis, from the shard Parquet."""
     yield coverage_vs_input(files, config.min_resolved_share, clickhouse)
     yield fetch_health(files)

@@ -20,10 +20,11 @@ from pydantic import Field
 
 from payout_assets.fetch_plan import batches, ids_to_fetch
 from payout_assets.input_ids import missing_condition_ids, read_input_ids
-from payout_assets.load import TABLE, TABLE_COLUMNS
+from payout_assets.load import TABLE, shape_differences
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import SHARDS
-from payout_assets.resources.clickhouse import CHDB_SCHEME, ClickHouseResource, ClickHouseUnavailable
+from payout_assets.resources.clickhouse import ClickHouseResource, ClickHouseUnavailable
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.goldsky_client import SubgraphInfo
 from payout_assets.resources.payout_files import PayoutFiles
@@ -58,7 +59,7 @@ def input_ids_valid(files: PayoutFiles, clickhouse: ClickHouseResource) -> dg.As
 def storage_writable(files: PayoutFiles, clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
     directories = [Path(files.shards_dir)]
     if clickhouse.is_embedded:
-        directories.append(Path(clickhouse.url[len(CHDB_SCHEME):]))
+        directories.append(clickhouse.embedded_directory)
     for directory in directories:
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -68,26 +69,15 @@ def storage_writable(files: PayoutFiles, clickhouse: ClickHouseResource) -> dg.A
     return _result("storage_writable", None, {"directories": ", ".join(map(str, directories))})
 
 
-def table_differences(client: Client) -> list[str]:
-    """How an existing target table differs from ours; we never alter a user's table."""
-    actual = dict(client.query(
-        "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {name:String}",
-        parameters=dict(zip(("db", "name"), TABLE.split("."))),
-    ).result_rows)
-    return [
-        f"column {name} is {actual[name]}, expected {kind}" if name in actual else f"column {name} ({kind}) is missing"
-        for name, kind in TABLE_COLUMNS.items()
-        if actual.get(name) != kind
-    ]
-
-
 def clickhouse_ready(client: Client) -> tuple[dg.AssetCheckResult, dict[str, int]]:
     """Target table shape, and the rows already loaded per shard."""
     if not table_exists(client, TABLE):
         return _result("clickhouse_ready", None, {"target_table": f"{TABLE} will be created"}), {}
-    differences = table_differences(client)
+    if differences := shape_differences(client):  # the load would refuse it too; FINAL may not even apply
+        metadata = {"target_table": f"{TABLE} exists", "differences": dg.MetadataValue.json(differences)}
+        return _result("clickhouse_ready", "; ".join(differences), metadata), {}
     loaded = dict(client.query(f"SELECT substring(condition_id, 1, 1), count() FROM {TABLE} FINAL GROUP BY 1").result_rows)
-    return _result("clickhouse_ready", "; ".join(differences) or None, {"target_table": f"{TABLE} exists"}), loaded
+    return _result("clickhouse_ready", None, {"target_table": f"{TABLE} exists"}), loaded
 
 
 def goldsky_ready(goldsky: GoldskyResource, max_lag_hours: float, run_id: str | None = None) -> dg.AssetCheckResult:
@@ -140,6 +130,7 @@ def preflight_checks(
     files: PayoutFiles,
     goldsky: GoldskyResource,
     clickhouse: ClickHouseResource,
+    run_lock: RunLock,
 ) -> Iterator[dg.AssetCheckResult]:
     """The seed's readiness checks; any ERROR stops the run before the first payout request."""
     yield (inputs := input_ids_valid(files, clickhouse))

@@ -1,4 +1,4 @@
-"""Completion checks on `default.resolutions_external_ingest`, read with FINAL.
+"""Completion checks on `default.resolutions_external_ingest`, read with FINAL (and every version, for uniqueness).
 
 Whole-table checks: a single-run backfill records check results without a partition, so
 the per-shard picture lives in the metadata.
@@ -15,8 +15,10 @@ from payout_assets.metadata import id_list, markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.payouts import EXPECTED_VECTORS
 from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.statuses import RESOLVED
+from payout_assets.view import payout_fraction
 
 EARLIEST_RESOLUTION = "2020-01-01 00:00:00"
 
@@ -26,7 +28,7 @@ SPECS = [
     dg.AssetCheckSpec("payout_sums", description="Numerators sum to a positive denominator.", **_spec),
     dg.AssetCheckSpec("winning_index", description="The index of the first maximum numerator.", **_spec),
     dg.AssetCheckSpec("resolved_dates", description="Between 2020-01-01 and now.", **_spec),
-    dg.AssetCheckSpec("unique_condition_ids", description="One row per 64-hex id under FINAL.", **_spec),
+    dg.AssetCheckSpec("unique_condition_ids", description="One row per 64-hex id under FINAL; every version of an id has one payout.", **_spec),
     dg.AssetCheckSpec("payout_shape", description="Only vectors Polymarket's UMA adapter reports.", **_spec),
 ]
 
@@ -117,12 +119,27 @@ def resolved_dates(client: Client) -> dg.AssetCheckResult:
 
 
 def unique_condition_ids(client: Client) -> dg.AssetCheckResult:
+    """One row per id under FINAL, and one payout across every stored version: FINAL alone
+    shows one row per id by construction and would hide a version that says otherwise."""
     duplicates = _rows(client, f"SELECT condition_id, count() FROM {TABLE} FINAL GROUP BY 1 HAVING count() > 1 LIMIT 20")
-    malformed = _rows(client, f"SELECT condition_id FROM {TABLE} FINAL WHERE NOT match(condition_id, '^[0-9a-f]{{64}}$') LIMIT 20")
+    malformed = _rows(client, f"SELECT DISTINCT condition_id FROM {TABLE} WHERE NOT match(condition_id, '^[0-9a-f]{{64}}$') LIMIT 20")
+    versions = _rows(
+        client,
+        f"SELECT condition_id, groupArray((version, payout_numerators, payout_denominator)) FROM {TABLE} "
+        "GROUP BY condition_id HAVING uniqExact(payout_numerators, payout_denominator) > 1 ORDER BY condition_id",
+    )
+    disagreeing = [(cid, sorted(rows)) for cid, rows in versions if len({payout_fraction(n, d) for _, n, d in rows}) > 1]
     return _result(
         "unique_condition_ids",
-        not duplicates and not malformed,
-        {"duplicated_ids": id_list(r[0] for r in duplicates), "malformed_ids": id_list(r[0] for r in malformed)},
+        not duplicates and not malformed and not disagreeing,
+        {
+            "duplicated_ids": id_list(r[0] for r in duplicates),
+            "malformed_ids": id_list(r[0] for r in malformed),
+            "ids_whose_versions_disagree": len(disagreeing),
+            "first_disagreeing_versions": id_list(
+                f"{cid}: " + ", ".join(f"version {v} {list(n)}/{d}" for v, n, d in rows) for cid, rows in disagreeing
+            ),
+        },
     )
 
 
@@ -141,7 +158,7 @@ def payout_shape(client: Client) -> dg.AssetCheckResult:
 
 
 @dg.multi_asset_check(specs=SPECS, pool="clickhouse")
-def table_checks(clickhouse: ClickHouseResource, files: PayoutFiles) -> Iterator[dg.AssetCheckResult]:
+def table_checks(clickhouse: ClickHouseResource, files: PayoutFiles, run_lock: RunLock) -> Iterator[dg.AssetCheckResult]:
     """The seed's completion validations 1-4, plus uniqueness and payout shape."""
     with clickhouse.get_client() as client:
         yield total_payouts(client, files)

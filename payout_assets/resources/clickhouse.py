@@ -13,10 +13,22 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import Field
 
 CHDB_SCHEME = "chdb://"
+SCHEMES = (CHDB_SCHEME, "http://", "https://")
+ACCEPTED_FORMS = "chdb:///absolute/dir (embedded), http://user:password@host:8123/db or https://user:password@host:8443/db"
 
 
 class ClickHouseUnavailable(RuntimeError):
     """ClickHouse cannot be reached or opened; the message names where, never a password."""
+
+
+class ClickHouseUrlRefused(ValueError):
+    """CLICKHOUSE_URL has no explicit scheme: guessing one could send the table to another server."""
+
+
+def check_scheme(url: str) -> None:
+    if not url.startswith(SCHEMES):
+        shown = "a value holding '@' (not shown: it may hold a password)" if "@" in url else repr(url)
+        raise ClickHouseUrlRefused(f"CLICKHOUSE_URL {shown} has no accepted scheme; use {ACCEPTED_FORMS}")
 
 
 @dataclass(frozen=True)
@@ -71,9 +83,16 @@ class ClickHouseResource(dg.ConfigurableResource):
         description="chdb:///abs/dir for embedded ClickHouse, or http(s)://user:pass@host:port/db for a server."
     )
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        check_scheme(self.url)  # refused before any step runs
+
     @property
     def is_embedded(self) -> bool:
         return self.url.startswith(CHDB_SCHEME)
+
+    @property
+    def embedded_directory(self) -> Path:
+        return Path(self.url[len(CHDB_SCHEME):]).resolve()
 
     @property
     def display_url(self) -> str:
@@ -88,11 +107,11 @@ class ClickHouseResource(dg.ConfigurableResource):
             client.close()
 
     def _open(self) -> Client:
+        check_scheme(self.url)
         try:
             if self.is_embedded:
-                directory = Path(self.url[len(CHDB_SCHEME):]).resolve()
-                directory.mkdir(parents=True, exist_ok=True)
-                return clickhouse_connect.get_client(dsn=f"{CHDB_SCHEME}{directory}")
+                self.embedded_directory.mkdir(parents=True, exist_ok=True)
+                return clickhouse_connect.get_client(dsn=f"{CHDB_SCHEME}{self.embedded_directory}")
             return _server_client(self.url)
         except (ClickHouseError, OSError, RuntimeError, ValueError) as error:
             raise ClickHouseUnavailable(self._explain(error)) from None

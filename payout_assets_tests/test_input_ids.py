@@ -1,0 +1,49 @@
+"""Input ids from PAYOUT_INPUT_SQL, whatever type the users' id column has (issue 11)."""
+
+from pathlib import Path
+
+import pytest
+
+from payout_assets.input_ids import id_text, read_input_ids
+from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets_tests.conftest import random_ids
+
+IDS = random_ids(4, seed=11)
+
+
+@pytest.mark.parametrize(
+    "column_type, values",
+    [
+        ("FixedString(64)", IDS),  # as `condition_id_norm` in market_resolutions_final
+        ("FixedString(66)", [f"0x{cid.upper()}" for cid in IDS]),
+        ("String", [f"0x{cid}" for cid in IDS]),
+        ("Nullable(FixedString(64))", IDS),
+    ],
+)
+def test_query_ids_of_every_id_column_type_are_accepted(tmp_path: Path, column_type: str, values: list[str]):
+    (tmp_path / "ids.txt").write_text("")
+    clickhouse = ClickHouseResource(url=f"chdb://{tmp_path / 'chdb'}")
+    with clickhouse.get_client() as client:
+        client.command(f"CREATE TABLE default.trades (market {column_type}) ENGINE = MergeTree ORDER BY tuple()")
+        client.insert("default.trades", [[v] for v in values], column_names=["market"])
+    files = PayoutFiles(input_ids_path=str(tmp_path / "ids.txt"), shards_dir=str(tmp_path), input_sql="SELECT market FROM default.trades")
+    parsed = read_input_ids(files, clickhouse)
+    assert sorted(parsed.ids) == sorted(IDS) and parsed.invalid_count == 0
+
+
+def test_raw_bytes32_ids_become_hex(tmp_path: Path):
+    (tmp_path / "ids.txt").write_text("")
+    clickhouse = ClickHouseResource(url=f"chdb://{tmp_path / 'chdb'}")
+    files = PayoutFiles(
+        input_ids_path=str(tmp_path / "ids.txt"),
+        shards_dir=str(tmp_path),
+        input_sql=f"SELECT CAST(unhex(id), 'FixedString(32)') FROM (SELECT arrayJoin({IDS!r}) AS id)",
+    )
+    assert sorted(read_input_ids(files, clickhouse).ids) == sorted(IDS)
+
+
+@pytest.mark.parametrize("value", [b"\xff" * 5, b"\x00" * 3 + b"\xfe", "not-an-id", 12])
+def test_other_values_stay_invalid_lines(value):
+    text = id_text(value)
+    assert isinstance(text, str) and len(text) != 64

@@ -1,0 +1,105 @@
+"""The load writes only into a table of exactly its shape, and never alters a user's table (issue 11)."""
+
+import dagster as dg
+import pytest
+
+from payout_assets.fetch import goldsky_payouts
+from payout_assets.input_ids import missing_condition_ids
+from payout_assets.load import CREATE_TABLE, TABLE, TABLE_COLUMNS, replacing_version, resolutions_external_ingest
+from payout_assets_tests.conftest import Truth, backfill, check_results, failed_checks, query
+
+# The table a user made by hand before the first run: the seed's names, other types and no sort key.
+USER_TABLE = (
+    f"CREATE TABLE {TABLE} (condition_id String, payout_numerators Array(UInt32), payout_denominator UInt32, "
+    "winning_index Int32, resolved_at Date, source LowCardinality(String), resolved_at_source LowCardinality(String), "
+    "fetched_at DateTime, block_number UInt64, version UInt8) ENGINE = ReplacingMergeTree(version) ORDER BY tuple()"
+)
+USER_ROW = ("f" * 64, [1, 0], 1, 0, "2024-05-01", "by-hand", "manual", "2024-05-01 00:00:00", 0, 7)
+
+
+def create(resources: dict, ddl: str, rows: list[tuple] = ()) -> str:
+    with resources["clickhouse"].get_client() as client:
+        client.command(ddl)
+        if rows:
+            client.command(f"INSERT INTO {TABLE} VALUES " + ", ".join(map(repr, rows)))
+        return client.command(f"SHOW CREATE TABLE {TABLE}")
+
+
+def step_failure(result: dg.ExecuteInProcessResult) -> str:
+    [failure] = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
+    return failure.step_failure_data.error.message
+
+
+def test_the_recovery_command_refuses_a_wrong_shaped_table_and_leaves_it_as_it_was(resources: dict, truth: Truth):
+    before = create(resources, USER_TABLE, [USER_ROW])
+    fetched = backfill(resources, assets=[missing_condition_ids, goldsky_payouts])
+    assert fetched.success
+    # The README's command after a ClickHouse outage: only the load, no pre-flight check.
+    result = backfill(resources, assets=[resolutions_external_ingest])
+    assert not result.success
+    message = step_failure(result)
+    assert "resolved_at is Date, expected DateTime" in message
+    assert "version is UInt8, expected UInt64" in message
+    assert "sort key is (tuple()), expected (condition_id)" in message
+    assert "nothing was inserted" in message
+    assert query(resources, f"SELECT condition_id, source, version FROM {TABLE}") == [("f" * 64, "by-hand", 7)]
+    with resources["clickhouse"].get_client() as client:
+        assert client.command(f"SHOW CREATE TABLE {TABLE}") == before
+
+
+def test_a_plain_merge_tree_target_is_named_by_the_preflight_check_and_refused_by_the_load(resources: dict):
+    plain = CREATE_TABLE.replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE").replace("ReplacingMergeTree(version)", "MergeTree")
+    create(resources, plain)
+    result = backfill(resources)
+    assert failed_checks(result) == {"clickhouse_ready": "ERROR"}  # named, not ILLEGAL_FINAL
+    problem = check_results(result)["clickhouse_ready"].metadata["problem"].value
+    assert problem == "engine is MergeTree, expected ReplacingMergeTree(version) or its Shared/Replicated variant"
+    assert not backfill(resources, assets=[resolutions_external_ingest]).success
+    assert query(resources, f"SELECT count() FROM {TABLE}") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    "engine, sort_key, difference",
+    [
+        ("ReplacingMergeTree", "condition_id", "engine ReplacingMergeTree has version column none"),
+        ("ReplacingMergeTree(fetched_at)", "condition_id", "engine ReplacingMergeTree has version column fetched_at"),
+        ("ReplacingMergeTree(version)", "(condition_id, version)", "sort key is (condition_id, version), expected (condition_id)"),
+        ("SummingMergeTree", "condition_id", "engine is SummingMergeTree"),
+    ],
+)
+def test_every_engine_sort_key_and_version_difference_is_named(resources: dict, engine: str, sort_key: str, difference: str):
+    create(resources, CREATE_TABLE.replace("ReplacingMergeTree(version) ORDER BY condition_id", f"{engine} ORDER BY {sort_key}"))
+    result = backfill(resources, assets=[resolutions_external_ingest])
+    assert difference in step_failure(result)
+
+
+def test_extra_and_missing_columns_are_named(resources: dict):
+    columns = {**TABLE_COLUMNS, "note": "String"}
+    del columns["block_number"]
+    ddl = f"CREATE TABLE {TABLE} (" + ", ".join(f"{n} {k}" for n, k in columns.items()) + ") ENGINE = ReplacingMergeTree(version) ORDER BY condition_id"
+    create(resources, ddl)
+    message = step_failure(backfill(resources, assets=[resolutions_external_ingest]))
+    assert "column block_number (UInt64) is missing" in message and "column note (String) is not one of ours" in message
+
+
+@pytest.mark.parametrize(
+    "engine_full, version",
+    [
+        ("ReplacingMergeTree(version) ORDER BY condition_id SETTINGS index_granularity = 8192", "version"),
+        ("SharedReplacingMergeTree('/clickhouse/tables/{uuid}/{shard}', '{replica}', version) ORDER BY condition_id", "version"),
+        ("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/t', '{replica}', version) ORDER BY condition_id", "version"),
+        ("ReplicatedReplacingMergeTree(version) ORDER BY condition_id", "version"),
+        ("ReplicatedReplacingMergeTree('/p/a,b(c)\\'d', '{replica}', version) ORDER BY condition_id", "version"),
+        ("ReplicatedReplacingMergeTree('/p/a,b(c)', '{replica}') ORDER BY condition_id", None),
+        ("ReplacingMergeTree ORDER BY condition_id", None),
+    ],
+)
+def test_the_whole_replacing_family_is_read_for_its_version_column(engine_full: str, version: str | None):
+    # ClickHouse Cloud and clusters cannot run here; their engine_full text is what system.tables shows.
+    assert replacing_version(engine_full) == version
+
+
+def test_a_table_of_our_shape_made_beforehand_is_loaded(resources: dict, truth: Truth):
+    create(resources, CREATE_TABLE)
+    assert backfill(resources).success
+    assert query(resources, f"SELECT count() FROM {TABLE} FINAL") == [(len(truth.resolved()),)]
