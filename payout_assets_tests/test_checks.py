@@ -1,5 +1,8 @@
 """Every check passes on clean data and fails, with the right severity and offenders, on bad data."""
 
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -229,3 +232,34 @@ def test_storage_writable_errors_on_a_directory_that_cannot_be_made(tmp_path, cl
     assert not result.passed and result.severity.value == "ERROR"
     assert str(blocker / "shards") in result.metadata["problem"].value
     assert preflight.storage_writable(PayoutFiles(input_ids_path="unused", shards_dir=str(tmp_path / "ok")), clickhouse).passed
+
+
+def test_a_failing_preflight_check_says_why_on_the_command_line(tmp_path: Path):
+    """The README's backfill command stops before any request, and the terminal shows the reason."""
+    empty = tmp_path / "ids.txt"
+    empty.write_text("not an id\n")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "PAYOUT_INPUT_IDS": str(empty),
+        "PAYOUT_SHARDS_DIR": str(tmp_path / "shards"),
+        "CLICKHOUSE_URL": f"chdb://{tmp_path / 'chdb'}",
+        "GOLDSKY_URL": "http://127.0.0.1:9/unreachable",
+    }
+    (tmp_path / "home").mkdir()
+    command = [
+        str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m", "payout_assets",
+        "--select", "missing_condition_ids,goldsky_payouts,resolutions_external_ingest", "--partition-range", "0...f",
+    ]
+    run_ = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
+    output = run_.stdout + run_.stderr
+    assert run_.returncode != 0
+    assert f"check input_ids_valid failed (ERROR): {empty} holds no valid condition id" in output, output[-3000:]
+
+
+def test_every_check_describes_what_passing_means():
+    from payout_assets import defs
+
+    for checks in defs.asset_checks:
+        for spec in checks.check_specs:
+            assert spec.description, f"{spec.name} has no description"

@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from payout_assets.checks.outcome import logged
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.input_ids import read_input_ids
 from payout_assets.metadata import id_list, markdown_table
@@ -97,8 +98,11 @@ def fetch_health(files: PayoutFiles) -> dg.AssetCheckResult:
 
 @dg.multi_asset_check(specs=SPECS)
 def fetch_checks(
-    config: CoverageConfig, files: PayoutFiles, clickhouse: ClickHouseResource, run_lock: RunLock
+    context: dg.AssetCheckExecutionContext,
+    config: CoverageConfig,
+    files: PayoutFiles,
+    clickhouse: ClickHouseResource,
+    run_lock: RunLock,
 ) -> Iterator[dg.AssetCheckResult]:
     """The seed's coverage validation and its worker-checkpoint analysis, from the shard Parquet."""
-    yield coverage_vs_input(files, config.min_resolved_share, clickhouse)
-    yield fetch_health(files)
+    yield from logged(context, [coverage_vs_input(files, config.min_resolved_share, clickhouse), fetch_health(files)])

@@ -18,6 +18,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import Field
 
+from payout_assets.checks.outcome import logged
 from payout_assets.fetch_plan import batches, ids_to_fetch
 from payout_assets.input_ids import missing_condition_ids, read_input_ids
 from payout_assets.load import TABLE, shape_differences
@@ -30,8 +31,14 @@ from payout_assets.resources.goldsky_client import SubgraphInfo
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.view import table_exists
 
-NAMES = ("input_ids_valid", "storage_writable", "clickhouse_ready", "goldsky_ready", "backfill_estimate")
-SPECS = [dg.AssetCheckSpec(name, asset=missing_condition_ids, blocking=True) for name in NAMES]
+DESCRIPTIONS = {
+    "input_ids_valid": "The input (file, and PAYOUT_INPUT_SQL if set) reads and holds at least one valid condition id.",
+    "storage_writable": "The shard directory (and the embedded ClickHouse directory) can be written.",
+    "clickhouse_ready": "ClickHouse answers and the target table is absent or has exactly the expected shape.",
+    "goldsky_ready": "The subgraph answers with a payout shape this project reads, without indexing errors or undue lag.",
+    "backfill_estimate": "Always passes: how many ids and requests remain, and the time the rate limit sets.",
+}
+SPECS = [dg.AssetCheckSpec(name, asset=missing_condition_ids, blocking=True, description=text) for name, text in DESCRIPTIONS.items()]
 
 
 class PreflightConfig(dg.Config):
@@ -133,6 +140,16 @@ def preflight_checks(
     run_lock: RunLock,
 ) -> Iterator[dg.AssetCheckResult]:
     """The seed's readiness checks; any ERROR stops the run before the first payout request."""
+    yield from logged(context, _preflight(context, config, files, goldsky, clickhouse))
+
+
+def _preflight(
+    context: dg.AssetCheckExecutionContext,
+    config: PreflightConfig,
+    files: PayoutFiles,
+    goldsky: GoldskyResource,
+    clickhouse: ClickHouseResource,
+) -> Iterator[dg.AssetCheckResult]:
     yield (inputs := input_ids_valid(files, clickhouse))
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The endpoint answers in a round trip; the local checks run meanwhile.

@@ -10,6 +10,7 @@ import dagster as dg
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
+from payout_assets.checks.outcome import logged
 from payout_assets.load import TABLE, resolutions_external_ingest
 from payout_assets.metadata import id_list, markdown_table
 from payout_assets.partitions import SHARDS
@@ -158,12 +159,10 @@ def payout_shape(client: Client) -> dg.AssetCheckResult:
 
 
 @dg.multi_asset_check(specs=SPECS, pool="clickhouse")
-def table_checks(clickhouse: ClickHouseResource, files: PayoutFiles, run_lock: RunLock) -> Iterator[dg.AssetCheckResult]:
+def table_checks(
+    context: dg.AssetCheckExecutionContext, clickhouse: ClickHouseResource, files: PayoutFiles, run_lock: RunLock
+) -> Iterator[dg.AssetCheckResult]:
     """The seed's completion validations 1-4, plus uniqueness and payout shape."""
     with clickhouse.get_client() as client:
-        yield total_payouts(client, files)
-        yield payout_sums(client)
-        yield winning_index(client)
-        yield resolved_dates(client)
-        yield unique_condition_ids(client)
-        yield payout_shape(client)
+        by_table = (payout_sums, winning_index, resolved_dates, unique_condition_ids, payout_shape)
+        yield from logged(context, [total_payouts(client, files), *(check(client) for check in by_table)])

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
+from payout_assets.checks.outcome import logged
 from payout_assets.metadata import id_list
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
@@ -53,8 +54,9 @@ def agreement_with_existing(client: Client) -> dg.AssetCheckResult:
 
 
 @dg.multi_asset_check(specs=SPECS, pool="clickhouse")
-def view_checks(clickhouse: ClickHouseResource, run_lock: RunLock) -> Iterator[dg.AssetCheckResult]:
+def view_checks(
+    context: dg.AssetCheckExecutionContext, clickhouse: ClickHouseResource, run_lock: RunLock
+) -> Iterator[dg.AssetCheckResult]:
     """The seed's integration-readiness validation, and agreement between the two sources."""
     with clickhouse.get_client() as client:
-        yield integration_readiness(client)
-        yield agreement_with_existing(client)
+        yield from logged(context, [integration_readiness(client), agreement_with_existing(client)])
