@@ -2,7 +2,10 @@
 
 The 26,658 input ids are real Polymarket condition ids, but their payouts are not known
 here: the fixture assigns each a deterministic truth (resolved, unresolved or absent).
-`market_resolutions_final` is seeded with the 1,179 real outcomes in the sample CSV.
+`market_resolutions_final` is seeded with the 1,179 real outcomes in the sample CSV. The
+demo also asks for some of those ids (through PAYOUT_INPUT_SQL), so that the view's
+precedence shows, and the replica disagrees on a few of them, so that
+`agreement_with_existing` has something to report.
 """
 
 import csv
@@ -12,9 +15,12 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 
 from payout_assets.condition_ids import read_id_file
-from subgraph_replica import synthesize_truth, write_fixture
+from subgraph_replica import ConditionRow, synthesize_truth, write_fixture
 
 DEMO_SEED = 2026
+OVERLAP = 60  # ids of the users' table the demo asks for too
+DISAGREEMENTS = 3  # of them, the replica holds the opposite payout
+OVERLAP_SQL = f"SELECT condition_id_norm FROM default.market_resolutions_final ORDER BY condition_id_norm LIMIT {OVERLAP}"
 
 # The users' table exactly as it is in their database (DESIGN.md).
 EXISTING_TABLE_DDL = """
@@ -30,9 +36,13 @@ EXISTING_COLUMNS = [
 ]
 
 
-def write_demo_fixture(input_ids: Path, fixture: Path) -> int:
-    """Assign a truth to every valid input id; returns how many entities the replica holds."""
+def write_demo_fixture(input_ids: Path, fixture: Path, existing: list[list]) -> int:
+    """Assign a truth to every valid input id, and to the overlap with the users' table its real
+    payout (reversed for the first few); returns how many entities the replica holds."""
     rows = synthesize_truth(read_id_file(input_ids).ids, seed=DEMO_SEED)
+    for index, row in enumerate(sorted(existing)[:OVERLAP]):
+        numerators = row[3][::-1] if index < DISAGREEMENTS else row[3]
+        rows.append(ConditionRow(f"0x{row[0]}", tuple(map(str, numerators)), str(sum(numerators)), "", 1))
     write_fixture(fixture, rows)
     return len(rows)
 

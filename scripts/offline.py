@@ -10,34 +10,42 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import polars as pl
 
 from payout_assets import settings
+from payout_assets.checks.view_checks import agreement_with_existing
 from payout_assets.definitions import make_resources
 from payout_assets.input_ids import read_input_ids
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
-from payout_assets.settings import DATA_DIR
+from payout_assets.settings import DATA_DIR, PROJECT_DIR
 from payout_assets.statuses import STATUSES, count_statuses
 from payout_assets.view import VIEW
-from scripts.demo_data import real_outcome_rows, seed_existing_table, write_demo_fixture
+from scripts.demo_data import OVERLAP_SQL, real_outcome_rows, seed_existing_table, write_demo_fixture
 from subgraph_replica.process import replica_process
 
 FIXTURE = DATA_DIR / "subgraph_fixture.csv"
 BACKFILL = "missing_condition_ids,goldsky_payouts,resolutions_external_ingest"
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
+UI_PORT = 3000
+# `dagster asset materialize` (the command DESIGN.md fixes) and `dagster dev` warn on every call
+# that the `dg` CLI supersedes them; the demo's operator can do nothing about that.
+QUIET_WARNINGS = ",".join(f"ignore:Function `{name}` is superseded" for name in ("asset_materialize_command", "dev_command"))
 
 
 def prepare(resources: dict) -> None:
     """The replica's fixture and the users' existing table, made once."""
     files, clickhouse = resources["files"], resources["clickhouse"]
+    existing = real_outcome_rows(DATA_DIR / "polymarket_resolutions_sample.csv")
     if not FIXTURE.exists():
-        count = write_demo_fixture(Path(files.input_ids_path), FIXTURE)
+        count = write_demo_fixture(Path(files.input_ids_path), FIXTURE, existing)
         print(f"wrote {FIXTURE.name}: {count} conditions assigned a deterministic truth")
     with clickhouse.get_client() as client:
-        seed_existing_table(client, real_outcome_rows(DATA_DIR / "polymarket_resolutions_sample.csv"))
+        seed_existing_table(client, existing)
 
 
 # The run's own INFO lines (progress, counts, warnings) without Dagster's DEBUG step events.
@@ -57,34 +65,73 @@ def summary(resources: dict, seconds: float) -> str:
     with clickhouse.get_client() as client:
         table_rows = client.query(f"SELECT count() FROM {TABLE} FINAL").result_rows[0][0]
         view_rows = client.query(f"SELECT count() FROM {VIEW}").result_rows[0][0]
+        agreement = agreement_with_existing(client).metadata  # what the view's check reported
     lines = [
         ("ids", len(parsed.ids)),
         *((status.replace("_", " "), counts[status]) for status in STATUSES),
         ("invalid lines", parsed.invalid_count),
         ("rows in table", table_rows),
         ("rows in view", view_rows),
+        ("both sources", f"{agreement['compared'].value} ids, {agreement['disagreements'].value} disagree (agreement_with_existing)"),
         ("seconds", f"{seconds:.1f}"),
     ]
     return "\n".join(f"{name:>14}  {value}" for name, value in lines)
 
 
-def main() -> None:
+def dev(env: dict[str, str]) -> None:
+    """`dagster dev` on the demo's instance, with Dagster's first-visit dialog already dismissed."""
+    # From DAGSTER_HOME, so that Dagster does not warn about the project's own dagster.yaml.
+    command = [DAGSTER, "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "--host", "127.0.0.1", "--port", str(UI_PORT)]
+    with subprocess.Popen(command, env=env, cwd=env["DAGSTER_HOME"]) as process:
+        try:
+            dismiss_first_visit_dialog(process)
+            process.wait()
+        except KeyboardInterrupt:  # Ctrl-C reaches dagster dev too; let it stop in peace
+            process.wait()
+
+
+def dismiss_first_visit_dialog(process: subprocess.Popen) -> None:
+    """Send what the dialog's Skip button sends, once the webserver answers."""
+    mutation = json.dumps({"query": "mutation { setNuxSeen }"}).encode()
+    while process.poll() is None:
+        try:
+            request = urllib.request.Request(f"http://127.0.0.1:{UI_PORT}/graphql", mutation, {"Content-Type": "application/json"})
+            urllib.request.urlopen(request, timeout=2).read()
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("demo", "dev"))
     mode = parser.parse_args().mode
-    resources = make_resources(settings.value)  # values, not EnvVars: this script runs outside Dagster
-    prepare(resources)
-    with replica_process(FIXTURE) as url:
-        env = {**os.environ, "GOLDSKY_URL": url}
-        print(f"local subgraph replica: {url}")
-        if mode == "dev":
-            subprocess.run([DAGSTER, "dev", "--host", "127.0.0.1", "--port", "3000"], env=env)
-            return
-        started = time.monotonic()
-        materialize(env, BACKFILL, "--partition-range", f"{SHARDS[0]}...{SHARDS[-1]}")
-        materialize(env, "vw_resolutions_truth")
-        print(summary(resources, time.monotonic() - started))
+    # The demo's input: the id file, and ids the users' table also has (unless you set a query).
+    env = {"PAYOUT_INPUT_SQL": OVERLAP_SQL, **os.environ, "PYTHONWARNINGS": QUIET_WARNINGS}
+    try:
+        # Values, not EnvVars: this script runs outside Dagster.
+        resources = make_resources(lambda variable: settings.value(variable, env))
+        prepare(resources)
+        with replica_process(FIXTURE) as url:
+            print(f"make {mode}: GOLDSKY_URL is the local subgraph replica {url} (a GOLDSKY_URL you set is not used here)")
+            env["GOLDSKY_URL"] = url
+            if mode == "dev":
+                dev(env)
+                return 0
+            started = time.monotonic()
+            materialize(env, BACKFILL, "--partition-range", f"{SHARDS[0]}...{SHARDS[-1]}")
+            materialize(env, "vw_resolutions_truth")
+            print(summary(resources, time.monotonic() - started))
+    except subprocess.CalledProcessError as failure:
+        print(f"make {mode} stopped: the Dagster run failed (exit code {failure.returncode}); its log above says why", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # one line for the operator, not a traceback
+        print(f"make {mode} stopped: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
