@@ -141,7 +141,7 @@ def goldsky_payouts(
             "unrequested_entities": fetch.unrequested,
             "seconds": round(fetch.seconds, 3),
         }
-        files.write("fetch_stats", shard, pl.DataFrame([stats]))
+        files.write("fetch_stats", shard, pl.DataFrame([{**stats, "run_id": context.run_id}]))
         per_shard.append({"shard": shard, **{s: counts[s] for s in STATUSES}, **stats})
     return dg.MaterializeResult(metadata=_metadata(per_shard, info, time.monotonic() - started))
 

@@ -18,6 +18,7 @@ FETCH_STATS_SCHEMA = {
     "failed_ids": pl.Int64,
     "unrequested_entities": pl.Int64,
     "seconds": pl.Float64,
+    "run_id": pl.String,  # the run that wrote them: fetch_health adds up only its own run's
 }
 
 
