@@ -116,7 +116,7 @@ def resolutions_external_ingest(
     """Resolved Goldsky payouts in `default.resolutions_external_ingest` (ReplacingMergeTree)."""
     started = time.monotonic()
     shards = list(context.partition_keys)
-    statuses = pl.concat([files.read("statuses", shard) for shard in shards])
+    statuses = pl.concat([files.input_statuses(shard) for shard in shards])
     with clickhouse.get_client() as client:
         client.command(CREATE_TABLE)  # IF NOT EXISTS: a table already there is checked, never altered
         if differences := shape_differences(client):

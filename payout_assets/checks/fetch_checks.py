@@ -67,7 +67,7 @@ def coverage_vs_input(
 
 def _ids_with(files: PayoutFiles, shards: list[str], *statuses: str) -> pl.DataFrame:
     """The shards' rows in these statuses, reading each shard's file once."""
-    frames = [files.read("statuses", shard).filter(pl.col("status").is_in(statuses)) for shard in shards]
+    frames = [files.input_statuses(shard).filter(pl.col("status").is_in(statuses)) for shard in shards]
     return pl.concat(frames) if frames else pl.DataFrame(schema=STATUS_SCHEMA)
 
 
