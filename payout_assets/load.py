@@ -50,7 +50,7 @@ def replacing_version(engine_full: str) -> str | None:
     arguments = re.match(r"\w+\(((?:'(?:[^'\\]|\\.)*'|[^()'])*)\)", engine_full)
     if arguments is None:
         return None
-    unquoted = [a for a in _ENGINE_ARGUMENT.findall(arguments.group(1)) if not a.startswith("'")]
+    unquoted = [a.strip() for a in _ENGINE_ARGUMENT.findall(arguments.group(1)) if not a.startswith("'")]
     return unquoted[0] if unquoted else None
 
 
