@@ -38,6 +38,7 @@ def make_resources(setting: Callable[[str], object] = settings.for_resource) -> 
             timeout_seconds=setting("GOLDSKY_TIMEOUT_SECONDS"),
             max_attempts=setting("GOLDSKY_MAX_ATTEMPTS"),
             backoff_seconds=setting("GOLDSKY_BACKOFF_SECONDS"),
+            history_dir=setting("PAYOUT_SHARDS_DIR"),
         ),
         "clickhouse": clickhouse,
         # Every asset and check holds it: one run at a time per shard and chDB directory, however launched.

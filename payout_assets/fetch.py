@@ -122,16 +122,16 @@ def goldsky_payouts(
     plan: dict[str, list[str]] = {}
     for shard in context.partition_keys:
         ids = files.read("ids", shard)
-        previous = files.read("statuses", shard).join(ids, on="condition_id", how="semi")
+        previous = files.read("statuses", shard)  # ids that left the input keep theirs
         plan[shard] = ids_to_fetch(ids, previous, checked_before, goldsky.fingerprint)
         shards[shard] = ShardFetch(shard, previous)
-        if not plan[shard]:  # nothing to ask: keep what we know, minus ids gone from the input
+        if not plan[shard]:  # nothing to ask: keep what we know
             files.write("statuses", shard, previous)
     info = asyncio.run(_fetch(goldsky.client(), shards, plan, files, context)) if any(plan.values()) else None
 
     per_shard = []
     for shard, fetch in shards.items():
-        counts = count_statuses(files.read("statuses", shard))
+        counts = count_statuses(files.input_statuses(shard))
         stats = {
             "ids_fetched": fetch.ids_fetched,
             "requests": fetch.stats.requests,
@@ -141,7 +141,7 @@ def goldsky_payouts(
             "unrequested_entities": fetch.unrequested,
             "seconds": round(fetch.seconds, 3),
         }
-        files.write("fetch_stats", shard, pl.DataFrame([stats]))
+        files.write("fetch_stats", shard, pl.DataFrame([{**stats, "run_id": context.run_id}]))
         per_shard.append({"shard": shard, **{s: counts[s] for s in STATUSES}, **stats})
     return dg.MaterializeResult(metadata=_metadata(per_shard, info, time.monotonic() - started))
 

@@ -31,14 +31,16 @@ def invalid_lines_markdown(parsed: ParsedIds) -> dg.MetadataValue:
 
 def id_text(value: object) -> str:
     """A queried id as text for the id parser. FixedString arrives as NUL-padded bytes:
-    hex text (`FixedString(64)`, perhaps `0x`-prefixed) is decoded, and 32 raw bytes
-    (a `FixedString(32)` bytes32) become their 64 hex digits."""
+    32 of them (a `FixedString(32)`, too short for hex text) are a raw bytes32 and become
+    its 64 hex digits; longer ones hold hex text, perhaps `0x`-prefixed, and are decoded."""
     if not isinstance(value, bytes):
         return str(value)
+    if len(value) == 32:
+        return value.hex()
     try:
         return value.rstrip(b"\0").decode("ascii")
     except UnicodeDecodeError:
-        return value.hex() if len(value) == 32 else repr(value)
+        return repr(value)
 
 
 def read_input_ids(files: PayoutFiles, clickhouse: ClickHouseResource | None) -> ParsedIds:

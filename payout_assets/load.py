@@ -50,7 +50,7 @@ def replacing_version(engine_full: str) -> str | None:
     arguments = re.match(r"\w+\(((?:'(?:[^'\\]|\\.)*'|[^()'])*)\)", engine_full)
     if arguments is None:
         return None
-    unquoted = [a for a in _ENGINE_ARGUMENT.findall(arguments.group(1)) if not a.startswith("'")]
+    unquoted = [a.strip() for a in _ENGINE_ARGUMENT.findall(arguments.group(1)) if not a.startswith("'")]
     return unquoted[0] if unquoted else None
 
 
@@ -116,7 +116,7 @@ def resolutions_external_ingest(
     """Resolved Goldsky payouts in `default.resolutions_external_ingest` (ReplacingMergeTree)."""
     started = time.monotonic()
     shards = list(context.partition_keys)
-    statuses = pl.concat([files.read("statuses", shard) for shard in shards])
+    statuses = pl.concat([files.input_statuses(shard) for shard in shards])
     with clickhouse.get_client() as client:
         client.command(CREATE_TABLE)  # IF NOT EXISTS: a table already there is checked, never altered
         if differences := shape_differences(client):

@@ -132,9 +132,21 @@ def inspect_view(client: Client, name: str) -> ViewReport:
     return report
 
 
+def table_engine(client: Client, qualified_name: str) -> str | None:
+    database, name = qualified_name.split(".")
+    rows = client.query(
+        "SELECT engine FROM system.tables WHERE database = {db:String} AND name = {name:String}",
+        parameters={"db": database, "name": name},
+    ).result_rows
+    return rows[0][0] if rows else None
+
+
 def publish(client: Client, with_existing: bool) -> ViewReport:
     """Build the view under the staging name; swap it in only when its inspection passes."""
     client.command("CREATE DATABASE IF NOT EXISTS cascadian_clean")
+    for name in (VIEW, STAGING_VIEW):  # a user's table of that name is never replaced
+        if (engine := table_engine(client, name)) not in (None, "View"):
+            return ViewReport(problems=[f"{name} is a {engine} table, not a view; it was left as it is"])
     client.command(view_sql(STAGING_VIEW, with_existing))
     report = inspect_view(client, STAGING_VIEW)
     if report.problems:

@@ -16,7 +16,7 @@ from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.statuses import to_frame
 from payout_assets.view import VIEW, view_sql
 from payout_assets_tests.conftest import backfill, check_results, failed_checks, make_resources, make_truth
-from subgraph_replica import ReplicaServer
+from subgraph_replica import FaultMix, ReplicaServer
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 A, B, C = "a" * 64, "b" * 64, "c" * 64
@@ -126,10 +126,13 @@ def files(tmp_path: Path) -> PayoutFiles:
     return PayoutFiles(input_ids_path=str(ids_file), shards_dir=str(tmp_path / "shards"))
 
 
+RUN = "this-run"
+
+
 def write_shard(files: PayoutFiles, rows: list[tuple[str, str]], requests: int = 1, retries: int = 0) -> None:
     files.write("ids", "a", pl.DataFrame({"condition_id": [cid for cid, _ in rows]}))
     files.write("statuses", "a", statuses(rows))
-    stats = {"ids_fetched": len(rows), "requests": requests, "retries": retries, "rate_limited": 0, "failed_ids": 0, "unrequested_entities": 0, "seconds": 0.1}
+    stats = {"ids_fetched": len(rows), "requests": requests, "retries": retries, "rate_limited": 0, "failed_ids": 0, "unrequested_entities": 0, "seconds": 0.1, "run_id": RUN}
     files.write("fetch_stats", "a", pl.DataFrame([stats]))
 
 
@@ -158,14 +161,32 @@ def test_coverage_errors_on_an_id_without_status_and_warns_when_low(files):
 
 def test_fetch_health_errors_on_a_failed_id_and_warns_on_retries(files):
     write_shard(files, [(A, "resolved")], requests=100, retries=0)
-    assert fetch_checks.fetch_health(files).passed
+    assert fetch_checks.fetch_health(files, RUN).passed
     write_shard(files, [(A, "resolved")], requests=100, retries=2)
-    retried = fetch_checks.fetch_health(files)
+    retried = fetch_checks.fetch_health(files, RUN)
     assert not retried.passed and retried.severity.value == "WARN"
     write_shard(files, [(A, "failed")], requests=100, retries=0)
-    failed = fetch_checks.fetch_health(files)
+    failed = fetch_checks.fetch_health(files, RUN)
     assert not failed.passed and failed.severity.value == "ERROR"
     assert failed.metadata["first_failed_ids"].value == [A]
+
+
+def test_fetch_health_reports_this_runs_figures_and_labels_earlier_ones(tmp_path):
+    truth = make_truth(1500, seed=12)
+    dead_shard = FaultMix(rate=1.0, seed=3, kinds=("500",), id_prefixes=("0x3",))
+    with ReplicaServer(truth.rows.values(), faults=dead_shard) as replica:
+        resources = make_resources(tmp_path, replica.url, truth.ids, max_attempts=2)
+        first = backfill(resources, "0", "7")  # shard 3 fails after a retry
+        assert failed_checks(first) == {"fetch_health": "ERROR"}
+        replica.reset_stats()
+        second = backfill(resources, "8", "f")
+        payout_requests = replica.stats()["accepted"] - 1  # one discovery
+    health = check_results(second)["fetch_health"]
+    assert health.passed  # shard 3's retries and failed ids are not this run's
+    figures = {key: health.metadata[key].value for key in ("requests", "retries", "failed", "shards_fetched_by_this_run")}
+    assert figures == {"requests": payout_requests, "retries": 0, "failed": 0, "shards_fetched_by_this_run": 8}
+    earlier = health.metadata["earlier_runs_per_shard"].value.splitlines()[2:]
+    assert [line.split(" | ")[:2] for line in earlier] == [[f"| {first.run_id}", shard] for shard in "01234567"]
 
 
 def test_integration_readiness_errors_on_a_view_missing_a_column(clickhouse):

@@ -3,7 +3,10 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from payout_assets.condition_ids import normalise
 from payout_assets.input_ids import id_text, read_input_ids
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
@@ -47,3 +50,16 @@ def test_raw_bytes32_ids_become_hex(tmp_path: Path):
 def test_other_values_stay_invalid_lines(value):
     text = id_text(value)
     assert isinstance(text, str) and len(text) != 64
+
+
+@given(st.binary(max_size=80) | st.text(max_size=80) | st.integers() | st.none())
+def test_any_queried_value_becomes_text_without_crashing(value):
+    assert isinstance(id_text(value), str)
+
+
+@given(st.binary(min_size=32, max_size=32), st.integers(min_value=0, max_value=4), st.booleans(), st.booleans())
+def test_any_id_in_any_fixed_string_form_normalises_to_itself(raw: bytes, padding: int, prefixed: bool, upper: bool):
+    condition_id = raw.hex()
+    text = ("0x" if prefixed else "") + (condition_id.upper() if upper else condition_id)
+    assert normalise(id_text(text.encode() + b"\0" * padding)) == condition_id  # FixedString(64..)
+    assert normalise(id_text(raw)) == condition_id  # FixedString(32): the raw bytes32

@@ -2,6 +2,8 @@
 
 import dagster as dg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.input_ids import missing_condition_ids
@@ -103,3 +105,18 @@ def test_a_table_of_our_shape_made_beforehand_is_loaded(resources: dict, truth: 
     create(resources, CREATE_TABLE)
     assert backfill(resources).success
     assert query(resources, f"SELECT count() FROM {TABLE} FINAL") == [(len(truth.resolved()),)]
+
+
+def quoted(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@given(st.text(), st.text(), st.sampled_from(["Replicated", "Shared"]))
+def test_any_zookeeper_path_and_replica_name_leave_the_version_column_found(path: str, replica: str, variant: str):
+    engine_full = f"{variant}ReplacingMergeTree({quoted(path)}, {quoted(replica)}, version) ORDER BY condition_id"
+    assert replacing_version(engine_full) == "version"
+
+
+@given(st.text())
+def test_any_engine_text_is_read_without_crashing(engine_full: str):
+    assert replacing_version(engine_full) is None or isinstance(replacing_version(engine_full), str)

@@ -67,3 +67,18 @@ def test_a_request_sent_late_holds_its_slot_from_when_it_left():
         return clock.now + limiter._wait_seconds()  # when the next request may start
 
     assert asyncio.run(main()) == 3.0 + 10 + WINDOW_MARGIN_SECONDS
+
+
+def test_the_next_process_counts_the_last_windows_starts_from_the_history(tmp_path):
+    history = tmp_path / "requests.json"
+    earlier = SlidingWindowLimiter(2, 10, history=history)
+
+    async def two_starts() -> None:
+        for _ in range(2):
+            earlier.mark_sent(await earlier.acquire())
+
+    asyncio.run(two_starts())
+    later = SlidingWindowLimiter(2, 10, history=history)  # the next run, in another process
+    assert 9.5 < later._wait_seconds() <= 10 + WINDOW_MARGIN_SECONDS
+    history.write_text("not json")  # an unreadable history counts nothing, and breaks nothing
+    assert SlidingWindowLimiter(2, 10, history=history)._wait_seconds() <= 0

@@ -29,6 +29,7 @@ from subgraph_replica.process import replica_process
 
 PROJECT = Path(__file__).resolve().parent.parent
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
+LIMIT = 18  # a run here sends 17 requests (a discovery, one per shard); the second run a few
 RANGE = {"dagster/asset_partition_range_start": "0", "dagster/asset_partition_range_end": "f"}
 
 
@@ -80,14 +81,15 @@ def shell_truth() -> Truth:
     return make_truth(2000, seed=111)
 
 
-def test_two_backfills_from_a_shell_at_once_fetch_and_insert_each_id_once(tmp_path: Path, shell_truth: Truth):
+def test_two_backfills_from_a_shell_at_once_take_turns_within_the_upstream_limit(tmp_path: Path, shell_truth: Truth):
     write_fixture(tmp_path / "truth.csv", shell_truth.rows.values())
     (tmp_path / "ids.txt").write_text("\n".join(shell_truth.ids) + "\n")
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
-    # A slow upstream keeps the first run fetching while the second starts.
-    with replica_process(tmp_path / "truth.csv", "--latency", "1.5") as url:
+    # A slow upstream keeps the first run fetching while the second starts. Each run's
+    # requests fit the limit of 18 per 10 s; the two runs' together would not.
+    with replica_process(tmp_path / "truth.csv", "--latency", "1.5", "--rate-limit", str(LIMIT), "--window", "10") as url:
         env = {
             **os.environ,
             "DAGSTER_HOME": str(home),
@@ -95,6 +97,7 @@ def test_two_backfills_from_a_shell_at_once_fetch_and_insert_each_id_once(tmp_pa
             "CLICKHOUSE_URL": f"chdb://{tmp_path / 'chdb'}",
             "PAYOUT_INPUT_IDS": str(tmp_path / "ids.txt"),
             "PAYOUT_SHARDS_DIR": str(tmp_path / "shards"),
+            "GOLDSKY_RATE_LIMIT": str(LIMIT),
         }
         command = [DAGSTER, "asset", "materialize", "-m", "payout_assets", "--select", "missing_condition_ids,goldsky_payouts,resolutions_external_ingest", "--partition-range", "0...f"]
         runs = []
@@ -115,7 +118,11 @@ def test_two_backfills_from_a_shell_at_once_fetch_and_insert_each_id_once(tmp_pa
         logs = [(tmp_path / f"run{n}.log").read_text() for n in (1, 2)]
         assert codes == [0, 0], logs[1][-3000:]
         asked = replica_stats(url, "/_stats/ids")["ids"]
+        served = replica_stats(url)
     assert "waiting for the run lock" in logs[1] and "waiting for the run lock" not in logs[0]
+    # The second run's limiter counted the first run's requests of the last window.
+    assert served["requests"] > LIMIT  # together the two runs would overrun a window...
+    assert served["rate_limited"] == 0 and served["max_in_window"] <= LIMIT  # ...and they did not
     resolved = shell_truth.resolved()
     assert all(asked[f"0x{cid}"] == 1 for cid in resolved)  # a resolved id is never fetched again
     raw_rows = query({"clickhouse": ClickHouseResource(url=env["CLICKHOUSE_URL"])}, f"SELECT count() FROM {TABLE}")

@@ -127,3 +127,15 @@ def test_existing_rows_that_say_goldsky_api_are_counted_as_existing(resources: d
     assert (metadata["existing_rows"].value, metadata["goldsky_rows"].value) == (2, len(truth.resolved()) - 1)
     readiness = check_results(result)["integration_readiness"].metadata
     assert (readiness["existing_rows"].value, readiness["goldsky_rows"].value) == (2, len(truth.resolved()) - 1)
+
+
+def test_a_users_table_named_like_the_view_is_left_as_it_is(resources: dict, truth: Truth):
+    assert backfill(resources).success
+    with resources["clickhouse"].get_client() as client:
+        client.command("CREATE DATABASE cascadian_clean")
+        client.command(f"CREATE TABLE {VIEW} (condition_id String) ENGINE = MergeTree ORDER BY condition_id")
+        client.command(f"INSERT INTO {VIEW} VALUES ('{F}')")
+    result = build_view(resources)
+    assert not result.success
+    assert f"{VIEW} is a MergeTree table, not a view; it was left as it is" in view_failure(result)[0]
+    assert query(resources, f"SELECT * FROM {VIEW}") == [(F,)]

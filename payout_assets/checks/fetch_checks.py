@@ -66,27 +66,34 @@ def coverage_vs_input(
     )
 
 
-def _ids_with(files: PayoutFiles, *statuses: str) -> pl.DataFrame:
-    """Every shard's rows in these statuses, reading each shard's file once."""
-    frames = [files.read("statuses", shard).filter(pl.col("status").is_in(statuses)) for shard in _fetched_shards(files)]
+def _ids_with(files: PayoutFiles, shards: list[str], *statuses: str) -> pl.DataFrame:
+    """The shards' rows in these statuses, reading each shard's file once."""
+    frames = [files.input_statuses(shard).filter(pl.col("status").is_in(statuses)) for shard in shards]
     return pl.concat(frames) if frames else pl.DataFrame(schema=STATUS_SCHEMA)
 
 
-def fetch_health(files: PayoutFiles) -> dg.AssetCheckResult:
-    """ERROR while an id is failed; WARN on retries past 1 %, malformed values or unasked-for entities."""
+def fetch_health(files: PayoutFiles, run_id: str) -> dg.AssetCheckResult:
+    """This run's requests and failures: ERROR while an id it fetched is failed; WARN on retries
+    past 1 %, malformed values or unasked-for entities. Other shards' last figures are listed
+    apart, labelled with the run that wrote them, and never added in."""
     per_shard = [{"shard": shard, **files.read("fetch_stats", shard).row(0, named=True)} for shard in SHARDS if files.exists("fetch_stats", shard)]
-    totals = {key: sum(row[key] for row in per_shard) for key in ("requests", "retries", "rate_limited", "unrequested_entities")}
-    troubled = _ids_with(files, FAILED, MALFORMED)
+    this_run = [row for row in per_shard if row.get("run_id") == run_id]
+    earlier = [{**row, "run_id": row.get("run_id") or "unknown"} for row in per_shard if row.get("run_id") != run_id]
+    totals = {key: sum(row[key] for row in this_run) for key in ("requests", "retries", "rate_limited", "unrequested_entities")}
+    troubled = _ids_with(files, [row["shard"] for row in this_run], FAILED, MALFORMED)
     failed, malformed = troubled.filter(pl.col("status") == FAILED), troubled.filter(pl.col("status") == MALFORMED)
     retry_share = totals["retries"] / totals["requests"] if totals["requests"] else 0.0
+    columns = ["shard", "ids_fetched", "requests", "retries", "rate_limited", "failed_ids", "unrequested_entities"]
     metadata = {
         **totals,
         "retry_share": round(retry_share, 4),
+        "shards_fetched_by_this_run": len(this_run),
         "failed": failed.height,
         "first_failed_ids": id_list(failed["condition_id"]),
         "malformed": malformed.height,
         "first_malformed": id_list(f"{cid}: {reason}" for cid, reason in malformed.select("condition_id", "reason").iter_rows()),
-        "per_shard": markdown_table(per_shard, ["shard", "ids_fetched", "requests", "retries", "rate_limited", "failed_ids", "unrequested_entities"]),
+        "per_shard": markdown_table(this_run, columns),
+        "earlier_runs_per_shard": markdown_table(earlier, ["run_id", *columns]),
     }
     if failed.height:
         return dg.AssetCheckResult(check_name="fetch_health", passed=False, metadata=metadata)
@@ -105,4 +112,4 @@ def fetch_checks(
     run_lock: RunLock,
 ) -> Iterator[dg.AssetCheckResult]:
     """The seed's coverage validation and its worker-checkpoint analysis, from the shard Parquet."""
-    yield from logged(context, [coverage_vs_input(files, config.min_resolved_share, clickhouse), fetch_health(files)])
+    yield from logged(context, [coverage_vs_input(files, config.min_resolved_share, clickhouse), fetch_health(files, context.run.run_id)])

@@ -47,7 +47,7 @@ def total_payouts(client: Client, files: PayoutFiles) -> dg.AssetCheckResult:
     loaded = pl.from_arrow(client.query_arrow(f"SELECT condition_id FROM {TABLE} FINAL")).cast(pl.String)
     per_shard, missing_ids = [], []
     for shard in SHARDS:
-        resolved = files.read("statuses", shard).filter(pl.col("status") == RESOLVED).select("condition_id")
+        resolved = files.input_statuses(shard).filter(pl.col("status") == RESOLVED).select("condition_id")
         missing = resolved.join(loaded, on="condition_id", how="anti")["condition_id"].to_list()
         in_table = loaded.filter(pl.col("condition_id").str.starts_with(shard)).height
         per_shard.append({"shard": shard, "resolved_fetched": resolved.height, "rows": in_table, "missing": len(missing)})

@@ -1,6 +1,7 @@
 """The Goldsky subgraph endpoint as a Dagster resource."""
 
 import functools
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
@@ -8,6 +9,8 @@ from pydantic import Field
 from payout_assets.resources.goldsky_client import GoldskyClient, RetryPolicy, endpoint_fingerprint
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter
 from payout_assets.settings import PUBLIC_PNL_SUBGRAPH
+
+REQUEST_HISTORY = "goldsky_requests.json"
 
 
 class GoldskyResource(dg.ConfigurableResource):
@@ -28,6 +31,11 @@ class GoldskyResource(dg.ConfigurableResource):
     max_attempts: int = Field(default=6, description="Attempts per request before its ids are marked failed.")
     backoff_seconds: float = Field(default=1.0, description="First retry delay; doubles per attempt, with jitter.")
     max_backoff_seconds: float = Field(default=60.0, description="Longest delay between two attempts.")
+    history_dir: str | None = Field(
+        default=None,
+        description="Directory (the shard directory) where the last window's request starts are kept, "
+        "so a run started right after another, in another process, counts them too.",
+    )
 
     @property
     def fingerprint(self) -> str:
@@ -39,7 +47,7 @@ class GoldskyResource(dg.ConfigurableResource):
         so the pre-flight probe and the fetch never start more than the limit between them."""
         return GoldskyClient(
             url=self.url,
-            limiter=_process_limiter(self.url, self.rate_limit, self.window_seconds),
+            limiter=_process_limiter(self.url, self.rate_limit, self.window_seconds, self.history_dir),
             api_key=self.api_key,
             timeout_seconds=self.timeout_seconds,
             max_in_flight=self.max_in_flight,
@@ -48,5 +56,6 @@ class GoldskyResource(dg.ConfigurableResource):
 
 
 @functools.cache
-def _process_limiter(url: str, rate_limit: int, window_seconds: float) -> SlidingWindowLimiter:
-    return SlidingWindowLimiter(rate_limit, window_seconds)
+def _process_limiter(url: str, rate_limit: int, window_seconds: float, history_dir: str | None) -> SlidingWindowLimiter:
+    history = None if history_dir is None else Path(history_dir) / REQUEST_HISTORY
+    return SlidingWindowLimiter(rate_limit, window_seconds, history=history)

@@ -18,6 +18,7 @@ FETCH_STATS_SCHEMA = {
     "failed_ids": pl.Int64,
     "unrequested_entities": pl.Int64,
     "seconds": pl.Float64,
+    "run_id": pl.String,  # the run that wrote them: fetch_health adds up only its own run's
 }
 
 
@@ -58,6 +59,12 @@ class PayoutFiles(dg.ConfigurableResource):
         # Files written before a column existed read it as null (statuses: "endpoint unknown").
         missing = [pl.lit(None, dtype).alias(name) for name, dtype in schema.items() if name not in frame.columns]
         return frame.with_columns(missing).select(list(schema)) if missing else frame
+
+    def input_statuses(self, shard: str) -> pl.DataFrame:
+        """The statuses of the shard's current input ids. Ids that left the input keep their
+        status on disk (they may come back, and a resolved id is never fetched again), but
+        are neither loaded nor counted as this input's."""
+        return self.read("statuses", shard).join(self.read("ids", shard), on="condition_id", how="semi")
 
     def exists(self, kind: str, shard: str) -> bool:
         return self.path(kind, shard).exists()

@@ -1,9 +1,12 @@
 """A sliding-window limiter on request starts, shared by every request of a process."""
 
 import asyncio
+import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 # The server counts a request when it arrives, a little after we send it; keep this much
 # distance from the window's edge so that jitter never makes it count one too many.
@@ -23,6 +26,8 @@ class SlidingWindowLimiter:
     A sliding window also respects fixed-window and token-bucket servers with the same
     nominal limit, whichever the upstream uses. Waiters are served in arrival order. One
     limiter serves a whole process, across the event loops its steps run one after another.
+    With a `history` file it also counts the starts of the process before it: runs of one
+    data directory take turns (the run lock), but the next may begin within the last's window.
 
         slot = await limiter.acquire()
         ...                      # send the request
@@ -30,7 +35,11 @@ class SlidingWindowLimiter:
     """
 
     def __init__(
-        self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        limit: int,
+        window_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        history: Path | None = None,
     ) -> None:
         if limit < 1:
             raise ValueError(f"rate limit must be at least 1 request per window, got {limit}")
@@ -40,6 +49,8 @@ class SlidingWindowLimiter:
         self._slots: list[Slot] = []
         self._paused_until = 0.0
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        self._history = history
+        self._slots = [Slot(at) for at in self._read_history()]
 
     def pause(self, seconds: float) -> None:
         """Hold every start for `seconds` (the server asked us to, with Retry-After)."""
@@ -53,11 +64,13 @@ class SlidingWindowLimiter:
                 await asyncio.sleep(wait)
             slot = Slot(self._clock())
             self._slots.append(slot)
+            self._write_history()
             return slot
 
     def mark_sent(self, slot: Slot) -> None:
         """Move the slot's start to now: the window counts from when the request left."""
         slot.at = max(slot.at, self._clock())
+        self._write_history()
 
     def _wait_seconds(self) -> float:
         now = self._clock()
@@ -66,3 +79,23 @@ class SlidingWindowLimiter:
         if len(self._slots) >= self.limit:
             wait = max(wait, min(slot.at for slot in self._slots) + self.window_seconds - now)
         return wait
+
+    def _read_history(self) -> list[float]:
+        """Earlier processes' starts still inside the window, on this process's clock."""
+        if self._history is None:
+            return []
+        try:
+            starts = [float(t) for t in json.loads(self._history.read_text())]
+        except (OSError, ValueError, TypeError):  # none yet, or unreadable: nothing to count
+            return []
+        offset = time.time() - self._clock()
+        return [t - offset for t in starts if t - offset > self._clock() - self.window_seconds]
+
+    def _write_history(self) -> None:
+        if self._history is None:
+            return
+        offset = time.time() - self._clock()
+        partial = self._history.with_name(self._history.name + ".partial")
+        self._history.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps([slot.at + offset for slot in self._slots]))
+        os.replace(partial, self._history)

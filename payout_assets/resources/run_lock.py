@@ -63,8 +63,9 @@ def directory_lock(directory: Path, context: dg.InitResourceContext, wait_second
             except Timeout:
                 context.log.info(f"still waiting for the run lock {path} after {time.monotonic() - started:.0f} s")
         context.log.info(f"took the run lock {path} after waiting {time.monotonic() - started:.1f} s")
-    holder = {"run_id": context.dagster_run.run_id, "pid": os.getpid(), "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    path.write_text(json.dumps(holder))
+    since = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    run_id = context.dagster_run.run_id if context.dagster_run else "none (a direct call)"
+    path.write_text(json.dumps({"run_id": run_id, "pid": os.getpid(), "since": since}))
     try:
         yield
     finally:
@@ -79,7 +80,9 @@ class RunLock(dg.ConfigurableResource):
 
     files: PayoutFiles
     clickhouse: ClickHouseResource
-    wait_seconds: float = Field(default=WAIT_SECONDS, description="How long a run waits for another run's lock before it fails.")
+    wait_seconds: float = Field(
+        default=WAIT_SECONDS, description="How long a run waits for another run's lock before it fails."
+    )
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["RunLock"]:
