@@ -39,6 +39,11 @@ def make_resources(setting: Callable[[str], object] = settings.for_resource) -> 
             max_attempts=setting("GOLDSKY_MAX_ATTEMPTS"),
             backoff_seconds=setting("GOLDSKY_BACKOFF_SECONDS"),
             history_dir=setting("PAYOUT_SHARDS_DIR"),
+            max_body_bytes=setting("GOLDSKY_MAX_BODY_BYTES"),
+            max_retry_after_seconds=setting("GOLDSKY_MAX_RETRY_AFTER_SECONDS"),
+            max_reason_chars=setting("GOLDSKY_MAX_REASON_CHARS"),
+            max_number_digits=setting("GOLDSKY_MAX_NUMBER_DIGITS"),
+            max_decimal_exponent=setting("GOLDSKY_MAX_DECIMAL_EXPONENT"),
         ),
         "clickhouse": clickhouse,
         # Every asset and check holds it: one run at a time per shard and chDB directory, however launched.

@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from payout_assets.bounds import AnswerBounds
 from payout_assets.fetch_plan import ShardFetch, batches, ids_to_fetch
 from payout_assets.input_ids import missing_condition_ids
 from payout_assets.metadata import markdown_table
@@ -76,7 +77,7 @@ async def _fetch(
         ]
         for finished in asyncio.as_completed(tasks):
             shard, answer = await finished
-            progress.resolved += _record(shards[shard], answer, info, files)
+            progress.resolved += _record(shards[shard], answer, info, files, client.bounds)
             shards[shard].seconds = time.monotonic() - progress.started
             progress.done_ids += len(answer.ids)
             if time.monotonic() - progress.last_logged >= PROGRESS_EVERY_SECONDS or progress.done_ids == progress.total_ids:
@@ -89,9 +90,9 @@ async def _fetch_one(client: GoldskyClient, query, shard: str, batch: list[str])
     return shard, await client.fetch_batch(query, batch)
 
 
-def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, files: PayoutFiles) -> int:
+def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, files: PayoutFiles, bounds: AnswerBounds) -> int:
     """Fold one answer into its shard; returns how many of its ids resolved."""
-    rows, unrequested = classify(answer, info.shape, datetime.now(timezone.utc))
+    rows, unrequested = classify(answer, info.shape, datetime.now(timezone.utc), bounds)
     fetch.answers.append(to_frame(rows, info))
     fetch.stats.add(answer.stats)
     fetch.unrequested += unrequested
@@ -127,7 +128,7 @@ def goldsky_payouts(
         shards[shard] = ShardFetch(shard, previous)
         if not plan[shard]:  # nothing to ask: keep what we know
             files.write("statuses", shard, previous)
-    info = asyncio.run(_fetch(goldsky.client(), shards, plan, files, context)) if any(plan.values()) else None
+    info = asyncio.run(_fetch(goldsky.client(context.log), shards, plan, files, context)) if any(plan.values()) else None
 
     per_shard = []
     for shard, fetch in shards.items():

@@ -63,7 +63,7 @@ async def recheck_by_changes(
         rechecked = answered[shard]
         changed = [cid for cid in rechecked["condition_id"] if f"0x{cid}" in feed.entities]
         answer = BatchAnswer(ids=changed, entities=[feed.entities[f"0x{cid}"] for cid in changed], block_number=feed.block_number)
-        rows, _ = classify(answer, info.shape, now)
+        rows, _ = classify(answer, info.shape, now, client.bounds)
         unchanged = rechecked.filter(~pl.col("condition_id").is_in(changed)).with_columns(
             fetched_at=pl.lit(now, STATUS_SCHEMA["fetched_at"]), block_number=pl.lit(feed.block_number, pl.UInt64)
         )

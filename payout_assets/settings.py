@@ -5,12 +5,17 @@ name, never its value); the sensor's schedule and the scripts read their values 
 Nothing else in the project reads `os.environ`.
 """
 
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dagster as dg
+
+from payout_assets.bounds import AnswerBounds
+from payout_assets.redaction import redact_url
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data"
@@ -24,32 +29,78 @@ class SettingError(ValueError):
 
 
 @dataclass(frozen=True)
+class Rule:
+    """What a setting's value must be: a test, and the same in words for the error message."""
+
+    holds: Callable[[object], bool]
+    words: str
+
+
+def _http_url(value: object) -> bool:
+    try:
+        parts = urlsplit(str(value))
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _number(low: float, high: float = math.inf, above: bool = False) -> Callable[[object], bool]:
+    def holds(value: object) -> bool:
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+            return False
+        return (value > low if above else value >= low) and value <= high
+
+    return holds
+
+
+HTTP_URL = Rule(_http_url, "an http:// or https:// URL with a host")
+AT_LEAST_ONE = Rule(_number(1), "at least 1")
+SECONDS_ABOVE_ZERO = Rule(_number(0, above=True), "a number of seconds above 0")
+SECONDS = Rule(_number(0), "a number of seconds, 0 or more")
+
+
+@dataclass(frozen=True)
 class Setting:
     variable: str
     default: str | int | float | None
     meaning: str
     kind: type = str
+    rule: Rule | None = None
 
     def value(self, environ: Mapping[str, str] | None = None) -> str | int | float | None:
-        """The variable's value as `kind`, or the default where it is unset."""
+        """The variable's value as `kind`, checked by its rule, or the default where it is unset."""
         environ = os.environ if environ is None else environ
         if self.variable not in environ:
             return self.default
         raw = environ[self.variable]
         try:
-            return self.kind(raw)
+            value = self.kind(raw)
         except ValueError:
-            raise SettingError(f"{self.variable}={raw!r} is not {_KIND_NAMES[self.kind]}") from None
+            raise SettingError(f"{self.variable}={self.shown(raw)} is not {_KIND_NAMES[self.kind]}") from None
+        self.check(value)
+        return value
+
+    def check(self, value: object) -> None:
+        """Raise SettingError naming the variable when `value` breaks the rule."""
+        if self.rule is not None and not self.rule.holds(value):
+            raise SettingError(f"{self.variable} must be {self.rule.words}; it is {self.shown(value)}")
+
+    def shown(self, value: object) -> str:
+        """The value as a message may show it: a URL without its secrets."""
+        return redact_url(str(value)) if self.rule is HTTP_URL else repr(value)
 
     def for_resource(self) -> object:
         """An EnvVar where the variable is set (resolved by Dagster at run time), else the default.
+        A set value is checked now, so a bad one stops the code location's load, named.
 
         Dagster has no float EnvVar; float settings are never secret, so their value is used.
         """
         if self.variable not in os.environ:
             return self.default
+        value = self.value()
         if self.kind is float:
-            return self.value()
+            return value
         return dg.EnvVar.int(self.variable) if self.kind is int else dg.EnvVar(self.variable)
 
 
@@ -58,12 +109,22 @@ _KIND_NAMES = {str: "a string", int: "an integer", float: "a number"}
 SETTINGS: dict[str, Setting] = {
     s.variable: s
     for s in (
-        Setting("GOLDSKY_URL", PUBLIC_PNL_SUBGRAPH, "subgraph GraphQL endpoint"),
+        Setting("GOLDSKY_URL", PUBLIC_PNL_SUBGRAPH, "subgraph GraphQL endpoint", str, HTTP_URL),
         Setting("GOLDSKY_API_KEY", None, "bearer token for a private endpoint; never logged"),
-        Setting("GOLDSKY_RATE_LIMIT", 50, "requests that may start in any 10 s window", int),
-        Setting("GOLDSKY_TIMEOUT_SECONDS", 30.0, "per-request timeout", float),
-        Setting("GOLDSKY_MAX_ATTEMPTS", 6, "attempts per request before its ids end `failed`", int),
-        Setting("GOLDSKY_BACKOFF_SECONDS", 1.0, "first retry delay; doubles per attempt", float),
+        Setting("GOLDSKY_RATE_LIMIT", 50, "requests that may start in any 10 s window", int, AT_LEAST_ONE),
+        Setting("GOLDSKY_TIMEOUT_SECONDS", 30.0, "per-request timeout", float, SECONDS_ABOVE_ZERO),
+        Setting("GOLDSKY_MAX_ATTEMPTS", 6, "attempts per request before its ids end `failed`", int, AT_LEAST_ONE),
+        Setting("GOLDSKY_BACKOFF_SECONDS", 1.0, "first retry delay; doubles per attempt", float, SECONDS),
+        Setting("GOLDSKY_MAX_BODY_BYTES", AnswerBounds.max_body_bytes, "longest answer body read; past it the request is retried",
+                int, Rule(_number(1024, 2**31), "1024 to 2147483648 bytes")),
+        Setting("GOLDSKY_MAX_RETRY_AFTER_SECONDS", AnswerBounds.max_retry_after_seconds,
+                "longest Retry-After honoured; past it the request fails at once", float, SECONDS),
+        Setting("GOLDSKY_MAX_REASON_CHARS", AnswerBounds.max_reason_chars, "longest stored reason", int,
+                Rule(_number(20, 10_000), "20 to 10000")),
+        Setting("GOLDSKY_MAX_NUMBER_DIGITS", AnswerBounds.max_number_digits, "most digits of an upstream number", int,
+                Rule(_number(34, 4000), "34 (graph-node's digits) to 4000")),
+        Setting("GOLDSKY_MAX_DECIMAL_EXPONENT", AnswerBounds.max_decimal_exponent,
+                "largest power of ten, either sign, of a BigDecimal", int, Rule(_number(1, 4000), "1 to 4000")),
         Setting("CLICKHOUSE_URL", f"chdb://{DATA_DIR / 'chdb'}", "`chdb:///abs/dir` or `http(s)://user:pass@host:port/db`"),
         Setting("PAYOUT_INPUT_IDS", str(DATA_DIR / "condition_ids_missing_api.txt"), "the input id file"),
         Setting("PAYOUT_INPUT_SQL", None, "optional ClickHouse query whose first column adds input ids"),

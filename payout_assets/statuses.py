@@ -10,7 +10,8 @@ from typing import Any
 
 import polars as pl
 
-from payout_assets.payouts import MalformedPayout, Payout, from_decimals, from_numerators
+from payout_assets.bounds import AnswerBounds
+from payout_assets.payouts import UINT32_MAX, MalformedPayout, from_decimals, from_numerators, shown
 from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape, SubgraphInfo
 
 RESOLVED, UNRESOLVED, NOT_FOUND, MALFORMED, FAILED = (
@@ -43,10 +44,36 @@ def _row(condition_id: str, status: str, fetched_at: datetime, **values: Any) ->
     return {"condition_id": condition_id, "status": status, "fetched_at": fetched_at, **values}
 
 
-def _resolved(
-    condition_id: str, payout: Payout, timestamp: object, block: int | None, fetched_at: datetime
+def _resolution_time(raw: object) -> int | None:
+    """A `resolutionTimestamp` in unix seconds; None where the subgraph has none (0 or absent).
+
+    It must fit ClickHouse's DateTime (UInt32 seconds), which the table stores it in."""
+    if raw is None or raw == "":
+        return None
+    text = str(raw) if type(raw) is int else raw
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or len(text.lstrip("0")) > 10:
+        raise MalformedPayout(f"resolutionTimestamp {shown(raw)} is not a unix time")
+    seconds = int(text)
+    if seconds > UINT32_MAX:
+        raise MalformedPayout(f"resolutionTimestamp {seconds} is past ClickHouse's DateTime range")
+    return seconds or None
+
+
+def _classify_entity(
+    condition_id: str, entity: dict[str, Any], shape: PayoutShape, block: int | None, fetched_at: datetime,
+    bounds: AnswerBounds,
 ) -> dict[str, Any]:
-    from_subgraph = timestamp not in (None, "", "0")
+    """One entity's row; a value no exact payout explains makes it `malformed`, never an error."""
+    try:
+        if shape.kind == "numerators":
+            payout = from_numerators(entity.get("payoutNumerators"), entity.get("payoutDenominator"), bounds)
+        else:
+            payout = from_decimals(entity.get("payouts"), bounds)
+        timestamp = _resolution_time(entity.get("resolutionTimestamp"))
+    except MalformedPayout as problem:
+        return _row(condition_id, MALFORMED, fetched_at, block_number=block, reason=bounds.reason(str(problem)))
+    if payout is None:
+        return _row(condition_id, UNRESOLVED, fetched_at, block_number=block)
     return _row(
         condition_id,
         RESOLVED,
@@ -54,28 +81,10 @@ def _resolved(
         payout_numerators=list(payout.numerators),
         payout_denominator=payout.denominator,
         winning_index=payout.winning_index,
-        resolved_at=datetime.fromtimestamp(int(str(timestamp)), timezone.utc) if from_subgraph else fetched_at,
-        resolved_at_source="subgraph" if from_subgraph else "fetch_time",
+        resolved_at=fetched_at if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc),
+        resolved_at_source="fetch_time" if timestamp is None else "subgraph",
         block_number=block,
     )
-
-
-def _classify_entity(
-    condition_id: str, entity: dict[str, Any], shape: PayoutShape, block: int | None, fetched_at: datetime
-) -> dict[str, Any]:
-    try:
-        if shape.kind == "numerators":
-            payout = from_numerators(entity["payoutNumerators"], entity["payoutDenominator"])
-        else:
-            payout = from_decimals(entity["payouts"])
-        timestamp = entity.get("resolutionTimestamp")
-        if timestamp not in (None, "") and not str(timestamp).isdigit():
-            raise MalformedPayout(f"resolutionTimestamp {str(timestamp)[:40]!r} is not a unix time")
-    except (MalformedPayout, KeyError, TypeError) as problem:
-        return _row(condition_id, MALFORMED, fetched_at, block_number=block, reason=str(problem))
-    if payout is None:
-        return _row(condition_id, UNRESOLVED, fetched_at, block_number=block)
-    return _resolved(condition_id, payout, timestamp, block, fetched_at)
 
 
 def _memo_key(entity: dict[str, Any], shape: PayoutShape) -> tuple[str | None, ...] | None:
@@ -94,10 +103,16 @@ def _memo_key(entity: dict[str, Any], shape: PayoutShape) -> tuple[str | None, .
     return (denominator, timestamp, *values)
 
 
-def classify(answer: BatchAnswer, shape: PayoutShape, fetched_at: datetime) -> tuple[list[dict[str, Any]], int]:
-    """One status row per asked id, and how many entities answered ids nobody asked for."""
+def classify(
+    answer: BatchAnswer, shape: PayoutShape, fetched_at: datetime, bounds: AnswerBounds = AnswerBounds()
+) -> tuple[list[dict[str, Any]], int]:
+    """One status row per asked id, and how many entities answered ids nobody asked for.
+
+    Whatever the entities hold, this returns: a value no payout explains is `malformed`,
+    with a reason of at most `bounds.max_reason_chars` characters and no secret in it."""
     if answer.error is not None:
-        return [_row(cid, FAILED, fetched_at, reason=answer.error) for cid in answer.ids], 0
+        reason = bounds.reason(answer.error)
+        return [_row(cid, FAILED, fetched_at, reason=reason) for cid in answer.ids], 0
     asked = {f"0x{cid}": cid for cid in answer.ids}
     by_id: dict[str, list[dict[str, Any]]] = {}
     for entity in answer.entities:
@@ -114,10 +129,10 @@ def classify(answer: BatchAnswer, shape: PayoutShape, fetched_at: datetime) -> t
             reason = f"the subgraph returned {len(entities)} entities for this id"
             rows.append(_row(cid, MALFORMED, fetched_at, block_number=answer.block_number, reason=reason))
         elif (key := _memo_key(entities[0], shape)) is None:
-            rows.append(_classify_entity(cid, entities[0], shape, answer.block_number, fetched_at))
+            rows.append(_classify_entity(cid, entities[0], shape, answer.block_number, fetched_at, bounds))
         else:
             if key not in memo:
-                memo[key] = _classify_entity("", entities[0], shape, answer.block_number, fetched_at)
+                memo[key] = _classify_entity("", entities[0], shape, answer.block_number, fetched_at, bounds)
             row = {**memo[key], "condition_id": cid}
             if "payout_numerators" in row:
                 row["payout_numerators"] = list(row["payout_numerators"])  # rows never share a list

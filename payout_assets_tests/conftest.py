@@ -1,12 +1,15 @@
 """Shared fixtures: a truth, the replica serving it, and resources pointing at both."""
 
+import asyncio
 import random
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from aiohttp import web
 
 from payout_assets.checks.fetch_checks import fetch_checks
 from payout_assets.checks.preflight import preflight_checks
@@ -144,3 +147,56 @@ def failed_checks(result: dg.ExecuteInProcessResult) -> dict[str, str]:
 def query(resources: dict, sql: str) -> list[tuple]:
     with resources["clickhouse"].get_client() as client:
         return client.query(sql).result_rows
+
+
+@dataclass
+class ScriptedAnswer:
+    status: int = 200
+    headers: dict[str, str] | None = None
+    body: bytes = b""
+
+
+class ScriptedUpstream:
+    """A loopback HTTP server answering every POST with `answer`: any status, headers and bytes,
+    which no graph-node (nor the replica) would send, for the property tests of the client.
+
+        with ScriptedUpstream() as upstream:
+            upstream.answer = ScriptedAnswer(200, {"Content-Type": "text/html"}, b"<html>")
+            ... GoldskyResource(url=upstream.url) ...
+    """
+
+    def __init__(self) -> None:
+        self.answer = ScriptedAnswer()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="scripted-upstream", daemon=True)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        answer = self.answer
+        return web.Response(status=answer.status, headers=answer.headers, body=answer.body)
+
+    async def _start(self) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_post("/{path:.*}", self._handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return runner
+
+    def __enter__(self) -> "ScriptedUpstream":
+        self._thread.start()
+        self._runner = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/subgraphs/name/scripted"
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+@pytest.fixture(scope="module")
+def scripted_upstream() -> Iterator[ScriptedUpstream]:
+    with ScriptedUpstream() as upstream:
+        yield upstream

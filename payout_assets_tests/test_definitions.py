@@ -9,6 +9,7 @@ import pytest
 
 from payout_assets import defs
 from payout_assets.definitions import build_defs, make_resources
+from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.settings import SettingError
 from payout_assets.partitions import SHARDS
 
@@ -72,3 +73,44 @@ def test_the_cli_loads_the_code_location_by_module_name():
         check=True,
     )
     assert set(listed.stdout.split()) == {*PARTITIONED, "vw_resolutions_truth"}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("GOLDSKY_MAX_ATTEMPTS", "0", "GOLDSKY_MAX_ATTEMPTS must be at least 1; it is 0"),
+        ("GOLDSKY_TIMEOUT_SECONDS", "abc", "GOLDSKY_TIMEOUT_SECONDS='abc' is not a number"),
+        ("GOLDSKY_TIMEOUT_SECONDS", "nan", "GOLDSKY_TIMEOUT_SECONDS must be a number of seconds above 0"),
+        ("GOLDSKY_URL", "api.goldsky.com/gn", "GOLDSKY_URL must be an http:// or https:// URL with a host"),
+        ("GOLDSKY_URL", "https://user:hunter2@:99999/x", "GOLDSKY_URL must be an http:// or https:// URL with a host; it is <an unparseable URL>"),
+        ("GOLDSKY_RATE_LIMIT", "ten", "GOLDSKY_RATE_LIMIT='ten' is not an integer"),
+        ("GOLDSKY_RATE_LIMIT", "0", "GOLDSKY_RATE_LIMIT must be at least 1; it is 0"),
+        ("GOLDSKY_MAX_BODY_BYTES", "10", "GOLDSKY_MAX_BODY_BYTES must be 1024 to 2147483648 bytes"),
+        ("GOLDSKY_MAX_REASON_CHARS", "5", "GOLDSKY_MAX_REASON_CHARS must be 20 to 10000"),
+        ("GOLDSKY_MAX_NUMBER_DIGITS", "10", "GOLDSKY_MAX_NUMBER_DIGITS must be 34"),
+        ("GOLDSKY_MAX_DECIMAL_EXPONENT", "0", "GOLDSKY_MAX_DECIMAL_EXPONENT must be 1 to 4000"),
+        ("GOLDSKY_MAX_RETRY_AFTER_SECONDS", "-1", "GOLDSKY_MAX_RETRY_AFTER_SECONDS must be a number of seconds, 0 or more"),
+    ],
+)
+def test_a_bad_setting_stops_the_load_naming_its_variable(monkeypatch, variable, value, message):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingError) as refused:
+        build_defs()
+    assert message in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+
+
+def test_the_cli_reports_a_bad_setting_by_name():
+    listed = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "dagster"), "asset", "list", "-m", "payout_assets"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GOLDSKY_MAX_ATTEMPTS": "0"},
+    )
+    assert listed.returncode != 0
+    assert "GOLDSKY_MAX_ATTEMPTS must be at least 1; it is 0" in listed.stdout + listed.stderr
+
+
+def test_a_resource_built_in_code_is_checked_when_it_makes_a_client():
+    with pytest.raises(SettingError, match="GOLDSKY_MAX_ATTEMPTS must be at least 1; it is 0"):
+        GoldskyResource(max_attempts=0).client()

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 import time
 import urllib.request
 from datetime import datetime, timezone
@@ -9,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from payout_assets.resources.goldsky import GoldskyResource
-from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape, PermanentFailure
+from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape, PermanentFailure, retry_after_seconds
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter
 from payout_assets.statuses import classify
 from payout_assets_tests.conftest import Truth, make_truth
@@ -174,3 +175,98 @@ def test_every_request_tells_the_limiter_when_it_left(truth_5k: Truth, monkeypat
         fetch(fast(replica.url), truth_5k.ids[:10], truth_5k.ids[10:20])
         accepted = replica.stats()["accepted"]
     assert len({id(slot) for slot in sent}) == accepted == 3  # every request, once its body left
+
+
+def fetch_with_faults(truth: Truth, ids: list[str], kinds: tuple[str, ...], rate: float = 1.0, caplog=None, **options):
+    """One batch against a replica serving `kinds` at `rate` (discovery spared); its answer and
+    the replica's stats."""
+    faults = {"rate": rate, "seed": 5, "kinds": kinds, "id_prefixes": ("0x",), "oversized_bytes": 8 * 2**20}
+    with ReplicaServer(truth.rows.values(), faults=faults) as replica:
+        [answer] = fetch(fast(replica.url, **options), ids)
+        return answer, replica.stats()
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("html_200", "not a GraphQL JSON object"),
+        ("oversized", "bound of 1048576 bytes"),
+        ("corrupt_answer", ""),
+        ("header_echo", "GraphQL errors: bad request, headers were"),
+    ],
+)
+def test_unusable_answers_are_retried_then_failed_with_a_short_reason(truth_5k: Truth, kind: str, reason: str):
+    answer, stats = fetch_with_faults(truth_5k, truth_5k.ids[:50], (kind,), max_attempts=4, max_body_bytes=2**20, api_key="gsk-echoed-key")
+    assert stats["faulted"] == {kind: 4}
+    assert answer.error is not None and reason in answer.error and answer.error.endswith("(after 4 attempts)")
+    assert len(answer.error) <= 300 + len(" (after 4 attempts)")
+    assert "gsk-echoed-key" not in answer.error and "<html" not in answer.error.lower()
+    rows, _ = classify(answer, PayoutShape("numerators", False), datetime.now(timezone.utc))
+    assert {row["status"] for row in rows} == {"failed"} and all(len(row["reason"]) <= 300 for row in rows)
+
+
+def test_each_unusable_answer_costs_one_retry_and_nothing_is_lost(truth_5k: Truth):
+    ids = truth_5k.ids[:400]
+    kinds = ("html_200", "oversized", "corrupt_answer", "header_echo")
+    faults = {"rate": 0.5, "seed": 9, "kinds": kinds, "id_prefixes": ("0x",), "oversized_bytes": 8 * 2**20}
+    with ReplicaServer(truth_5k.rows.values(), faults=faults) as replica:
+        answers = fetch(fast(replica.url, max_attempts=30, max_body_bytes=2**20), *[ids[i : i + 20] for i in range(0, 400, 20)])
+        faulted = replica.stats()["faulted"]
+    assert set(faulted) == set(kinds)
+    assert all(answer.error is None for answer in answers)
+    assert sum(answer.stats.retries for answer in answers) == sum(faulted.values())
+    assert {cid: s for a in answers for cid, s in statuses(a).items()} == {cid: truth_5k.status(cid) for cid in ids}
+
+
+def test_a_retry_after_past_the_bound_fails_the_request_at_once_and_is_logged(truth_5k: Truth, caplog):
+    caplog.set_level(logging.INFO)
+    started = time.monotonic()
+    answer, stats = fetch_with_faults(truth_5k, truth_5k.ids[:10], ("huge_retry_after",), max_retry_after_seconds=60)
+    assert time.monotonic() - started < 10
+    assert stats["faulted"] == {"huge_retry_after": 1}  # not retried
+    assert answer.error == "HTTP 429; Retry-After 86400 s is past the bound"
+    assert "wait of 86400 s" in caplog.text and "past the bound of 60 s" in caplog.text
+
+
+def test_a_retry_after_within_the_bound_is_honoured_and_a_long_wait_is_logged(truth_5k: Truth, caplog):
+    caplog.set_level(logging.INFO)
+    faults = {"rate": 1.0, "seed": 1, "kinds": ("429",), "id_prefixes": ("0x",)}
+    with ReplicaServer(truth_5k.rows.values(), faults=faults) as replica:
+        started = time.monotonic()
+        [answer] = fetch(fast(replica.url, max_attempts=2), truth_5k.ids[:10])
+        elapsed = time.monotonic() - started
+    assert elapsed >= 1.0  # the replica's Retry-After: 1
+    assert answer.error == "HTTP 429 (after 2 attempts)"
+    assert "waiting" not in caplog.text  # one second is not a long wait
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("120", 120.0), (" 7 ", 7.0), ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0), ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
+     ("soon", None), ("", None), (None, None), ("-5", None), ("9" * 40, 999999999999.0)],
+)
+def test_retry_after_is_seconds_or_an_http_date(header, seconds):
+    now = datetime(2015, 10, 21, 7, 28, tzinfo=timezone.utc)
+    assert retry_after_seconds(header, now) == seconds
+
+
+@pytest.mark.parametrize("schema", ["pnl", "main"])
+def test_corrupt_values_end_malformed_and_leave_the_rest_exact(truth_5k: Truth, schema: str):
+    ids = truth_5k.ids[:600]
+    faults = {"rate": 0.5, "seed": 4, "kinds": ("corrupt_values",), "id_prefixes": ("0x",)}
+    with ReplicaServer(truth_5k.rows.values(), schema=schema, faults=faults) as replica:
+        goldsky = fast(replica.url)
+
+        async def run() -> tuple[PayoutShape, list[BatchAnswer]]:
+            async with goldsky.client() as client:
+                shape = (await client.discover()).shape
+                return shape, await asyncio.gather(*(client.fetch_batch(shape.query(), ids[i : i + 30]) for i in range(0, 600, 30)))
+
+        shape, answers = asyncio.run(run())
+        corrupted = {entity_id[2:] for entity_id in replica.faulted_ids()["corrupt_values"]}
+    rows = [row for answer in answers for row in classify(answer, shape, datetime.now(timezone.utc))[0]]
+    assert len(corrupted) > 50
+    assert {row["condition_id"] for row in rows if row["status"] == "malformed"} == corrupted
+    assert all(0 < len(row["reason"]) <= 300 for row in rows if row["status"] == "malformed")
+    exact = {row["condition_id"]: (row["status"], row.get("payout_numerators"), row.get("payout_denominator")) for row in rows if row["condition_id"] not in corrupted}
+    assert exact == {cid: (truth_5k.status(cid), *truth_5k.resolved().get(cid, (None, None))) for cid in ids if cid not in corrupted}

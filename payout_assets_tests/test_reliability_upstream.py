@@ -98,8 +98,8 @@ def corrupt_rows(ids: list[str]) -> tuple[list[ConditionRow], dict[str, str]]:
         (("abc", "1"), "1", "abc"),  # non-numeric numerator
         (("1", "0"), "one", "one"),  # non-numeric denominator
         (("-1", "2"), "1", "-1"),  # negative numerator (the sum is right)
-        (("0", "4294967296"), "4294967296", "4294967296"),  # 2^32: no UInt32
-        (("18446744073709551616", "0"), "18446744073709551616", "18446744073709551616"),  # 2^64
+        (("1", "4294967296"), "4294967297", "4294967297"),  # 2^32 + 1, irreducible: no UInt32
+        (("18446744073709551616", "1"), "18446744073709551617", "18446744073709551617"),  # 2^64 + 1
         (("1", "1"), "1", "sum"),  # numerators do not sum to the denominator
         (("1", "0"), "2", "sum"),
     ]

@@ -3,6 +3,7 @@
     python -m scripts.bench                              # 170,448 ids at 50 requests / 10 s, 1 s latency
     python -m scripts.bench --no-limit                   # no limit nor latency: the pipeline's own cost
     python -m scripts.bench --sizes 10000,170448,1000000 # how that cost grows (no-limit)
+    python -m scripts.bench --no-limit --hostile         # and again with a hostile upstream's answers
 
 The run is the CLI command in a process of its own, so its wall time and peak RSS include
 Dagster's start-up and teardown; the replica runs in another process, so its CPU is not
@@ -42,6 +43,15 @@ DEFAULT_IDS = 170_448
 UNLIMITED = 100_000  # GOLDSKY_RATE_LIMIT when the replica enforces no limit
 SEED = 6
 POLL_SECONDS = 0.05  # resolution of the network span seen from the replica
+# A hostile upstream: 40 % of the payout requests faulted, half of those (20 % of all) with a
+# 1 MB HTML page and status 200, the rest spread over every other hostile answer and two
+# plain faults. Corrupt values end their ids `malformed` and a day-long Retry-After ends its
+# batch `failed`, by design: the truth is adjusted for those ids (from the replica's record).
+HOSTILE_KINDS = ("html_200",) * 8 + ("oversized", "corrupt_answer", "corrupt_answer", "corrupt_values",
+                                     "header_echo", "huge_retry_after", "500", "429")
+HOSTILE_OPTIONS = ("--fault-rate", "0.4", "--fault-seed", "18", "--fault-kinds", ",".join(HOSTILE_KINDS),
+                   "--fault-prefixes", "0x")
+HOSTILE_ENV = {"GOLDSKY_MAX_ATTEMPTS": "12", "GOLDSKY_BACKOFF_SECONDS": "0.05", "GOLDSKY_API_KEY": "gsk-bench-key"}
 COLUMNS = ("ids", "requests", "429s", "retries", "wall s", "floor s", "wall/floor", "ids/s",
            "peak RSS MB", "replica CPU s", "outside network s")
 
@@ -57,6 +67,7 @@ class BenchResult:
     peak_rss_mb: float
     replica_cpu_seconds: float
     network_seconds: float  # first request seen by the replica until its last answer
+    faulted: dict[str, int] = field(default_factory=dict)  # requests per injected fault kind
     phases: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # disagreements with the truth
 
@@ -168,6 +179,20 @@ def read_run(home: Path, started: float, ended: float) -> tuple[int, dict[str, f
     return retries, phases
 
 
+def adjust_for_faults(truth: pl.DataFrame, faulted_ids: dict[str, list[str]]) -> pl.DataFrame:
+    """The truth a hostile upstream leaves: its corrupted ids `malformed`, and the ids of batches
+    told to wait a day `failed`, neither with a payout."""
+    final = {"malformed": faulted_ids.get("corrupt_values", []), "failed": faulted_ids.get("huge_retry_after", [])}
+    for status, entity_ids in final.items():
+        hit = pl.col("condition_id").is_in([entity_id[2:] for entity_id in entity_ids])
+        truth = truth.with_columns(
+            status=pl.when(hit).then(pl.lit(status)).otherwise("status"),
+            payout_numerators=pl.when(hit).then(None).otherwise("payout_numerators"),
+            payout_denominator=pl.when(hit).then(None).otherwise("payout_denominator"),
+        )
+    return truth
+
+
 def check(truth: pl.DataFrame, files: PayoutFiles, clickhouse: ClickHouseResource) -> list[str]:
     """Every id's status in the Parquet files, and exactly the resolved payouts in the table."""
     problems = []
@@ -187,11 +212,12 @@ def check(truth: pl.DataFrame, files: PayoutFiles, clickhouse: ClickHouseResourc
 
 
 def run_benchmark(ids: int = DEFAULT_IDS, rate_limit: int | None = 50, window: float = 10.0,
-                  latency: float = 1.0, workdir: Path | None = None) -> BenchResult:
-    """One full backfill of `ids` fresh ids into fresh state; `rate_limit=None` means no limit."""
+                  latency: float = 1.0, workdir: Path | None = None, hostile: bool = False) -> BenchResult:
+    """One full backfill of `ids` fresh ids into fresh state; `rate_limit=None` means no limit;
+    `hostile` serves the HOSTILE_KINDS mix."""
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
-            return run_benchmark(ids, rate_limit, window, latency, Path(scratch))
+            return run_benchmark(ids, rate_limit, window, latency, Path(scratch), hostile)
     id_file, fixture, truth = write_inputs(ids, workdir)
     files = PayoutFiles(input_ids_path=str(id_file), shards_dir=str(workdir / "shards"))
     clickhouse = ClickHouseResource(url=f"{CHDB_SCHEME}{workdir / 'chdb'}")
@@ -199,10 +225,11 @@ def run_benchmark(ids: int = DEFAULT_IDS, rate_limit: int | None = 50, window: f
     home.mkdir()
     shutil.copy(PROJECT_DIR / "dagster.yaml", home)
     limit_options = ("--rate-limit", str(rate_limit), "--window", str(window)) if rate_limit else ()
-    with replica_process(fixture, *limit_options, "--latency", str(latency)) as url:
+    fault_options = HOSTILE_OPTIONS if hostile else ()
+    with replica_process(fixture, *limit_options, "--latency", str(latency), *fault_options) as url:
         env = {**os.environ, "GOLDSKY_URL": url, "GOLDSKY_RATE_LIMIT": str(rate_limit or UNLIMITED),
                "CLICKHOUSE_URL": clickhouse.url, "PAYOUT_INPUT_IDS": files.input_ids_path,
-               "PAYOUT_SHARDS_DIR": files.shards_dir, "DAGSTER_HOME": str(home)}
+               "PAYOUT_SHARDS_DIR": files.shards_dir, "DAGSTER_HOME": str(home), **(HOSTILE_ENV if hostile else {})}
         span = NetworkSpan(url.split("/subgraphs/")[0])
         cpu_before = span.stats()["cpu_seconds"]  # loading the fixture is not the replica's share
         span.start()
@@ -212,10 +239,12 @@ def run_benchmark(ids: int = DEFAULT_IDS, rate_limit: int | None = 50, window: f
             span.stop.set()
             span.join()
         replica = span.stats()
+        with urllib.request.urlopen(f"{span.base_url}/_stats/ids") as answer:
+            truth = adjust_for_faults(truth, json.load(answer)["faulted"])
     retries, phases = read_run(home, run.started, run.ended)
     return BenchResult(ids, replica["requests"], replica["rate_limited"], retries, run.wall_seconds,
                        floor_seconds(replica["accepted"], rate_limit, window, latency), run.peak_rss_mb,
-                       replica["cpu_seconds"] - cpu_before, span.seconds(latency), phases,
+                       replica["cpu_seconds"] - cpu_before, span.seconds(latency), replica["faulted"], phases,
                        check(truth, files, clickhouse))
 
 
@@ -241,11 +270,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--no-limit", action="store_true", help="no limit nor latency; prints phases")
     parser.add_argument("--sizes", help="comma separated id counts, run in no-limit mode")
+    parser.add_argument("--hostile", action="store_true", help="serve the hostile answers of HOSTILE_KINDS")
     args = parser.parse_args()
     no_limit = args.no_limit or args.sizes is not None
     sizes = [int(size) for size in args.sizes.split(",")] if args.sizes else [args.ids]
     results = [run_benchmark(size, None if no_limit else args.rate_limit, args.window,
-                             0.0 if no_limit else args.latency) for size in sizes]
+                             0.0 if no_limit else args.latency, hostile=args.hostile) for size in sizes]
     print(format_table([result.row() for result in results]))
     if no_limit:
         print("\nseconds by phase\n" + format_table(phase_rows(results)))

@@ -3,10 +3,11 @@
 Tests and the benchmark run against it instead of the real endpoint, so it is
 strict where graph-node is strict (`first` default 100 and cap 1000, exact
 id matching, string BigInt/BigDecimal) and misbehaves on demand (sliding-window
-429s, latency, 5xx, dropped connections, indexing errors).
+429s, latency, 5xx, dropped connections, indexing errors, and the hostile answers of
+HOSTILE_KINDS: HTML pages with status 200, oversized bodies, corrupt values, header echoes).
 """
 
-from .faults import FAULT_KINDS, FaultMix
+from .faults import FAULT_KINDS, HOSTILE_KINDS, FaultMix
 from .fixtures import ConditionRow, load_fixture, synthesize_truth, write_fixture
 from .runner import ReplicaServer
 from .schema import big_decimal_ratio, build_replica_schema
@@ -15,6 +16,7 @@ from .state import ReplicaSettings
 
 __all__ = [
     "FAULT_KINDS",
+    "HOSTILE_KINDS",
     "ConditionRow",
     "FaultMix",
     "ReplicaServer",

@@ -15,7 +15,7 @@ import signal
 import time
 from pathlib import Path
 
-from .faults import FAULT_KINDS, FaultMix
+from .faults import FAULT_KINDS, HOSTILE_KINDS, FaultMix
 from .fixtures import load_fixture
 from .server import create_app, replica_url, start_site
 from .state import ReplicaSettings
@@ -32,7 +32,8 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each answer")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests faulted")
     parser.add_argument("--fault-seed", type=int, default=0)
-    parser.add_argument("--fault-kinds", default=",".join(FAULT_KINDS), help="comma separated")
+    parser.add_argument("--fault-kinds", default=",".join(FAULT_KINDS),
+                        help=f"comma separated, repeat one to weight it; also {','.join(HOSTILE_KINDS)}")
     parser.add_argument("--fault-prefixes", default="", help="comma separated id prefixes, e.g. 0x3")
     parser.add_argument("--port-file", type=Path, help="write the URL here once listening")
     return parser.parse_args(argv)

@@ -10,6 +10,33 @@ from typing import Any
 
 FAULT_KINDS = ("429", "429_no_retry_after", "500", "502", "503", "504", "slow", "drop",
                "graphql_error")
+# What a hostile upstream or a proxy in front of it sends; not in the default mix, because
+# corrupt values and day-long Retry-After end ids `malformed` or `failed` by design.
+HOSTILE_KINDS = ("html_200", "oversized", "corrupt_answer", "corrupt_values", "header_echo",
+                 "huge_retry_after")
+HUGE_RETRY_AFTER_SECONDS = 86_400
+
+# Answer bodies that are JSON but no usable GraphQL answer to a payout query.
+CORRUPT_ANSWERS: tuple[Any, ...] = (
+    None, [], "data", ["data"], 0, {"data": None}, {"data": []}, {"data": "conditions"},
+    {"data": {"conditions": "0x00", "_meta": {"block": {"number": 1}}}},
+    {"data": {"conditions": [1, 2, 3], "_meta": {"block": {"number": 1}}}},
+    {"data": {"conditions": []}},
+    {"data": {"conditions": [], "_meta": {"block": None}}},
+    {"data": {"conditions": [], "_meta": {"block": {"number": -1}}}},
+    {"data": {"conditions": [], "_meta": {"block": {"number": "12"}}}},
+    {"data": {"conditions": [], "_meta": {"block": {"number": True}}}},
+    {"data": {"conditions": [], "_meta": {"block": {"number": 2**70}}}},
+    {"errors": "not a list", "data": None},
+)
+# Entity values no payout explains, each wrong for every field it may replace.
+CORRUPT_VALUES: tuple[Any, ...] = (
+    "\u00b2",  # a superscript two: str.isdigit() says yes, int() says no
+    "9" * 5000,  # past Python's int-string limit
+    "0." + "3" * 3000,
+    "1e-100000000",  # exact arithmetic on it would run for minutes
+    "-1", "NaN", True, 1.5, {"nested": []}, ["1", "x"],
+)
 
 
 @dataclass(frozen=True)
@@ -21,13 +48,15 @@ class FaultMix:
     kinds: tuple[str, ...] = FAULT_KINDS
     slow_seconds: float = 30.0
     id_prefixes: tuple[str, ...] = ()
+    page_bytes: int = 2**20  # an html_200 page
+    oversized_bytes: int = 32 * 2**20  # streamed without a Content-Length
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError(f"fault rate must be within 0..1, got {self.rate}")
-        unknown = set(self.kinds) - set(FAULT_KINDS)
+        unknown = set(self.kinds) - set(FAULT_KINDS + HOSTILE_KINDS)
         if unknown or not self.kinds:
-            raise ValueError(f"fault kinds must be a non-empty subset of {FAULT_KINDS}")
+            raise ValueError(f"fault kinds must be a non-empty subset of {FAULT_KINDS + HOSTILE_KINDS}")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> FaultMix:
@@ -44,6 +73,9 @@ class FaultInjector:
     def __init__(self, mix: FaultMix) -> None:
         self.mix = mix
         self._rng = random.Random(mix.seed)
+        # Corruptions draw from their own generator, so the faults' sequence does not depend
+        # on how many entities the corrupted answers happened to hold.
+        self._corruption_rng = random.Random(mix.seed + 1)
 
     def draw(self, ids: Sequence[str]) -> str | None:
         """The fault kind for a request asking for `ids`, or None to answer it normally."""
@@ -53,6 +85,18 @@ class FaultInjector:
         if self._rng.random() >= self.mix.rate:
             return None
         return self._rng.choice(self.mix.kinds)
+
+    def corrupt_answer(self) -> Any:
+        return self._corruption_rng.choice(CORRUPT_ANSWERS)
+
+    def corrupt_values(self, entities: list[dict[str, Any]]) -> list[str]:
+        """Replace one value of every entity (a list value: its first element) by a corrupt
+        one; returns the ids corrupted."""
+        for entity in entities:
+            field = self._corruption_rng.choice(sorted(name for name in entity if name != "id"))
+            value = self._corruption_rng.choice(CORRUPT_VALUES)
+            entity[field] = [value, *entity[field][1:]] if isinstance(entity[field], list) else value
+        return [str(entity["id"]) for entity in entities]
 
 
 class SlidingWindow:

@@ -84,6 +84,10 @@ class ReplicaServer:
     def requested_ids(self) -> dict[str, int]:
         return self._on_loop(lambda state: dict(state.ids_requested))
 
+    def faulted_ids(self) -> dict[str, set[str]]:
+        """For each fault kind served, the ids it hit (for corrupt_values, the ids corrupted)."""
+        return self._on_loop(lambda state: {kind: set(ids) for kind, ids in state.faulted_ids.items()})
+
     def reset_stats(self) -> None:
         self._on_loop(lambda state: state.reset_stats())
 

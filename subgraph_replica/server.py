@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .faults import HUGE_RETRY_AFTER_SECONDS, FaultInjector
 from .fixtures import ConditionRow, row_from_mapping
 from .state import ReplicaSettings, ReplicaState
 
@@ -38,14 +39,54 @@ def _client_error(message: str) -> web.Response:
     return web.json_response({"errors": [{"message": message}]}, status=400)
 
 
-def _fault_response(request: web.Request, kind: str) -> web.Response:
+def _html_page(size: int) -> str:
+    """A proxy's error page, padded to `size` bytes, served with status 200."""
+    head = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1><p>"
+    tail = "</p></body></html>"
+    return head + "x" * max(0, size - len(head) - len(tail)) + tail
+
+
+async def _oversized(request: web.Request, size: int) -> web.StreamResponse:
+    """A JSON-looking body of `size` bytes, streamed without a Content-Length."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    chunk = b" " * 2**16
+    try:
+        await response.write(b'{"data": {"conditions": [], "padding": "')
+        for _ in range(size // len(chunk)):
+            await response.write(chunk)
+        await response.write(b'"}}')
+        await response.write_eof()
+    except (ConnectionError, asyncio.CancelledError):  # the client stopped reading, as it should
+        pass
+    return response
+
+
+def _header_echo(request: web.Request) -> web.Response:
+    """A proxy's complaint that echoes the request's headers, the bearer token included."""
+    echoed = "; ".join(f"{name}: {value}" for name, value in request.headers.items())
+    return web.json_response({"errors": [{"message": f"bad request, headers were {echoed}"}], "data": None})
+
+
+async def _fault_response(request: web.Request, kind: str, injector: FaultInjector) -> web.StreamResponse:
     """The answer for an injected fault; "drop" closes the connection with no answer at all."""
     if kind == "429":
         return _rate_limited(1.0)
     if kind == "429_no_retry_after":
         return _rate_limited(None)
+    if kind == "huge_retry_after":
+        return _rate_limited(HUGE_RETRY_AFTER_SECONDS)
     if kind == "graphql_error":
         return web.json_response({"errors": [{"message": "upstream store error"}], "data": None})
+    if kind == "html_200":
+        return web.Response(text=_html_page(injector.mix.page_bytes), content_type="text/html")
+    if kind == "oversized":
+        return await _oversized(request, injector.mix.oversized_bytes)
+    if kind == "corrupt_answer":
+        return web.json_response(injector.corrupt_answer())
+    if kind == "header_echo":
+        return _header_echo(request)
     if kind == "drop":
         assert request.transport is not None
         request.transport.abort()
@@ -81,14 +122,19 @@ async def handle_graphql(request: web.Request) -> web.Response:
     if state.settings.latency:
         await asyncio.sleep(state.settings.latency)
     if fault is not None:
-        state.faulted[fault] += 1
-        if fault != "slow":
-            return _fault_response(request, fault)
         assert injector is not None
-        await asyncio.sleep(injector.mix.slow_seconds)  # then answer, long after a client gave up
+        state.faulted[fault] += 1
+        if fault == "slow":
+            await asyncio.sleep(injector.mix.slow_seconds)  # then answer, long after a client gave up
+        elif fault != "corrupt_values":
+            state.faulted_ids[fault].update(ids)
+            return await _fault_response(request, fault, injector)
     operation = payload.get("operationName")
     body = state.executor.run(prepared, variables, operation if isinstance(operation, str) else None,
                               state.query_root())
+    if fault == "corrupt_values" and isinstance(body.get("data"), dict):
+        assert injector is not None
+        state.faulted_ids[fault].update(injector.corrupt_values(body["data"].get("conditions") or []))
     state.answered()
     return web.json_response(body)
 
@@ -108,7 +154,9 @@ async def handle_stats(request: web.Request) -> web.Response:
 
 
 async def handle_stats_ids(request: web.Request) -> web.Response:
-    return web.json_response({"ids": dict(request.app[STATE].ids_requested)})
+    state = request.app[STATE]
+    faulted = {kind: sorted(ids) for kind, ids in state.faulted_ids.items()}
+    return web.json_response({"ids": dict(state.ids_requested), "faulted": faulted})
 
 
 async def handle_stats_reset(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -108,6 +108,8 @@ class ReplicaState:
         self.accepted = 0
         self.rate_limited = 0
         self.faulted: Counter[str] = Counter()
+        # The ids each kind hit: a request's ids, or for corrupt_values the entities corrupted.
+        self.faulted_ids: defaultdict[str, set[str]] = defaultdict(set)
         self.ids_requested: Counter[str] = Counter()
         self.bearer_seen = False
         self.window.reset_stats()

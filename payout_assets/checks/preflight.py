@@ -25,8 +25,9 @@ from payout_assets.load import TABLE, shape_differences
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource, ClickHouseUnavailable
-from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.goldsky import GoldskyResource
+from payout_assets.resources.run_lock import RunLock
+from payout_assets.settings import SettingError
 from payout_assets.resources.goldsky_client import SubgraphInfo
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.view import table_exists
@@ -88,15 +89,21 @@ def clickhouse_ready(client: Client) -> tuple[dg.AssetCheckResult, dict[str, int
 
 
 def goldsky_ready(goldsky: GoldskyResource, max_lag_hours: float, run_id: str | None = None) -> dg.AssetCheckResult:
+    endpoint = {"endpoint": goldsky.display_url}  # never the key a gateway URL may carry
+    try:
+        client = goldsky.client()
+    except SettingError as error:
+        return _result("goldsky_ready", str(error), endpoint)
+
     async def discover() -> SubgraphInfo:
-        async with goldsky.client() as client:
+        async with client:
             return await client.discover(run_id)  # the run's fetch plans with this answer
 
     try:
         info = asyncio.run(discover())
     except Exception as error:  # any failure to reach or read the endpoint is this check's finding
-        return _result("goldsky_ready", f"{type(error).__name__}: {error}", {"endpoint": goldsky.url})
-    metadata = {"endpoint": goldsky.url, "payout_shape": info.shape.kind, "block": info.block_number}
+        return _result("goldsky_ready", client.bounds.reason(f"{type(error).__name__}: {error}"), endpoint)
+    metadata = {**endpoint, "payout_shape": info.shape.kind, "block": info.block_number}
     if info.has_indexing_errors:
         return _result("goldsky_ready", "the subgraph reports indexing errors and withholds data", metadata)
     if info.block_timestamp is not None:

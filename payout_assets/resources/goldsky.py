@@ -1,14 +1,31 @@
 """The Goldsky subgraph endpoint as a Dagster resource."""
 
 import functools
+import logging
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
+from payout_assets.bounds import AnswerBounds
+from payout_assets.redaction import redact_url
 from payout_assets.resources.goldsky_client import GoldskyClient, RetryPolicy, endpoint_fingerprint
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter
-from payout_assets.settings import PUBLIC_PNL_SUBGRAPH
+from payout_assets.settings import PUBLIC_PNL_SUBGRAPH, SETTINGS
+
+# The checked fields and their variables: a resource built in code meets the same rules.
+VARIABLES = {
+    "url": "GOLDSKY_URL",
+    "rate_limit": "GOLDSKY_RATE_LIMIT",
+    "timeout_seconds": "GOLDSKY_TIMEOUT_SECONDS",
+    "max_attempts": "GOLDSKY_MAX_ATTEMPTS",
+    "backoff_seconds": "GOLDSKY_BACKOFF_SECONDS",
+    "max_body_bytes": "GOLDSKY_MAX_BODY_BYTES",
+    "max_reason_chars": "GOLDSKY_MAX_REASON_CHARS",
+    "max_number_digits": "GOLDSKY_MAX_NUMBER_DIGITS",
+    "max_decimal_exponent": "GOLDSKY_MAX_DECIMAL_EXPONENT",
+    "max_retry_after_seconds": "GOLDSKY_MAX_RETRY_AFTER_SECONDS",
+}
 
 REQUEST_HISTORY = "goldsky_requests.json"
 
@@ -36,15 +53,37 @@ class GoldskyResource(dg.ConfigurableResource):
         description="Directory (the shard directory) where the last window's request starts are kept, "
         "so a run started right after another, in another process, counts them too.",
     )
+    max_body_bytes: int = Field(
+        default=AnswerBounds.max_body_bytes,
+        description="Longest answer body read; a longer one is dropped and retried (GOLDSKY_MAX_BODY_BYTES).",
+    )
+    max_reason_chars: int = Field(
+        default=AnswerBounds.max_reason_chars, description="Longest stored reason (GOLDSKY_MAX_REASON_CHARS)."
+    )
+    max_number_digits: int = Field(
+        default=AnswerBounds.max_number_digits,
+        description="Most digits of an upstream number before it is `malformed` (GOLDSKY_MAX_NUMBER_DIGITS).",
+    )
+    max_decimal_exponent: int = Field(
+        default=AnswerBounds.max_decimal_exponent,
+        description="Largest |power of ten| of a BigDecimal before it is `malformed` (GOLDSKY_MAX_DECIMAL_EXPONENT).",
+    )
+    max_retry_after_seconds: float = Field(
+        default=AnswerBounds.max_retry_after_seconds,
+        description="Longest Retry-After honoured; past it the request fails (GOLDSKY_MAX_RETRY_AFTER_SECONDS).",
+    )
 
     @property
     def fingerprint(self) -> str:
         """How stored statuses name this endpoint (never by its URL, which may carry a key)."""
         return endpoint_fingerprint(self.url)
 
-    def client(self) -> GoldskyClient:
+    def client(self, log: logging.Logger | None = None) -> GoldskyClient:
         """A client for one step; every client of the process shares one limiter per endpoint,
-        so the pre-flight probe and the fetch never start more than the limit between them."""
+        so the pre-flight probe and the fetch never start more than the limit between them.
+        Long waits are logged to `log`."""
+        for field, variable in VARIABLES.items():
+            SETTINGS[variable].check(getattr(self, field))
         return GoldskyClient(
             url=self.url,
             limiter=_process_limiter(self.url, self.rate_limit, self.window_seconds, self.history_dir),
@@ -52,7 +91,20 @@ class GoldskyResource(dg.ConfigurableResource):
             timeout_seconds=self.timeout_seconds,
             max_in_flight=self.max_in_flight,
             retry=RetryPolicy(self.max_attempts, self.backoff_seconds, self.max_backoff_seconds),
+            bounds=AnswerBounds(
+                max_body_bytes=self.max_body_bytes,
+                max_reason_chars=self.max_reason_chars,
+                max_number_digits=self.max_number_digits,
+                max_decimal_exponent=self.max_decimal_exponent,
+                max_retry_after_seconds=self.max_retry_after_seconds,
+            ),
+            log=log,
         )
+
+    @property
+    def display_url(self) -> str:
+        """The endpoint as logs and metadata show it: without user-info or a key."""
+        return redact_url(self.url)
 
 
 @functools.cache

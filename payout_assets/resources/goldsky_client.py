@@ -6,25 +6,34 @@ attempt (retries included) goes through one process-wide rate limiter.
 
 import asyncio
 import hashlib
+import logging
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
 
 import aiohttp
 from gql import Client, gql
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import (
     TransportError,
+    TransportProtocolError,
     TransportQueryError,
     TransportServerError,
 )
 from graphql import DocumentNode
 
+from payout_assets.bounds import AnswerBounds
+from payout_assets.redaction import url_secrets
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter, Slot
 
 MAX_IDS_PER_REQUEST = 1000  # graph-node's ceiling for `first`
 RETRYABLE_HTTP = {408, 425, 429, 500, 502, 503, 504}
+LOGGED_WAIT_SECONDS = 5.0  # a wait at least this long is logged with its reason
+MAX_BLOCK_NUMBER = 2**63 - 1
+T = TypeVar("T")
 
 DISCOVERY_QUERY = gql(
     """
@@ -163,6 +172,41 @@ class _Retryable(Exception):
         self.rate_limited = rate_limited
 
 
+class AnswerTooLarge(Exception):
+    """An answer body past `AnswerBounds.max_body_bytes`: the connection is dropped unread."""
+
+
+def _bounded_response(max_bytes: int) -> type[aiohttp.ClientResponse]:
+    """aiohttp's response, reading at most `max_bytes` of a body (declared or streamed)."""
+
+    class BoundedResponse(aiohttp.ClientResponse):
+        _refused: AnswerTooLarge | None = None  # raised again if gql reads once more for its message
+
+        async def read(self) -> bytes:
+            if self._refused is not None:
+                raise self._refused
+            if self._body is None:  # aiohttp's own cache of the body, which json() and text() read
+                try:
+                    self._body = await self._read_bounded()
+                except BaseException as error:
+                    self._refused = error if isinstance(error, AnswerTooLarge) else None
+                    self.close()
+                    raise
+            return await super().read()
+
+        async def _read_bounded(self) -> bytes:
+            if (self.content_length or 0) > max_bytes:
+                raise AnswerTooLarge(f"the answer declares {self.content_length} bytes, past the bound of {max_bytes}")
+            body = bytearray()
+            async for chunk in self.content.iter_any():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise AnswerTooLarge(f"the answer is longer than the bound of {max_bytes} bytes")
+            return bytes(body)
+
+    return BoundedResponse
+
+
 class GoldskyClient:
     """One session against one endpoint; use `async with` and share it across batches."""
 
@@ -174,6 +218,8 @@ class GoldskyClient:
         timeout_seconds: float = 30.0,
         max_in_flight: int = 50,
         retry: RetryPolicy = RetryPolicy(),
+        bounds: AnswerBounds = AnswerBounds(),
+        log: logging.Logger | None = None,
     ) -> None:
         self._url = url
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
@@ -181,6 +227,9 @@ class GoldskyClient:
         self._max_in_flight = max_in_flight
         self._limiter = limiter
         self._retry = retry
+        # Every reason this client writes is cut short and stripped of the key and the URL's secrets.
+        self.bounds = replace(bounds, secrets=(*bounds.secrets, *([api_key] if api_key else []), *url_secrets(url)))
+        self._log = log or logging.getLogger(__name__)
         self._client: Client | None = None
         self._session: Any = None
 
@@ -194,6 +243,7 @@ class GoldskyClient:
                 # The pool never makes a request wait after the limiter has counted its start.
                 "connector": aiohttp.TCPConnector(limit=self._max_in_flight),
                 "trace_configs": [self._sent_trace()],
+                "response_class": _bounded_response(self.bounds.max_body_bytes),
             },
         )
         self._client = Client(transport=transport, execute_timeout=self._timeout_seconds)
@@ -248,13 +298,11 @@ class GoldskyClient:
             raise ValueError(f"{len(ids)} ids in one request; graph-node answers at most {MAX_IDS_PER_REQUEST}")
         answer = BatchAnswer(ids=list(ids))
         try:
-            data, answer.stats = await self._execute(query, {"ids": [f"0x{cid}" for cid in ids]})
-        except (_Retryable, PermanentFailure) as failure:
-            answer.error = str(failure)
-            answer.stats = getattr(failure, "stats", answer.stats)
-            return answer
-        answer.entities = data.get("conditions") or []
-        answer.block_number = int(data["_meta"]["block"]["number"])
+            (answer.entities, answer.block_number), answer.stats = await self._execute(
+                query, {"ids": [f"0x{cid}" for cid in ids]}, read=_payout_page
+            )
+        except PermanentFailure as failure:
+            answer.error, answer.stats = str(failure), failure.stats
         return answer
 
     async def changes_since(self, query: DocumentNode, since: int, at_block: int, max_pages: int) -> ChangeFeed:
@@ -265,13 +313,14 @@ class GoldskyClient:
         after = ""
         for _ in range(max_pages):
             try:
-                data, stats = await self._execute(query, {"since": since, "after": after, "at": at_block})
+                (page, _), stats = await self._execute(
+                    query, {"since": since, "after": after, "at": at_block}, read=_payout_page
+                )
             except PermanentFailure as failure:
                 feed.stats.add(failure.stats)
                 feed.failure = str(failure)
                 return feed
             feed.stats.add(stats)
-            page = data.get("conditions") or []
             feed.entities.update((str(entity.get("id")), entity) for entity in page)
             if len(page) < MAX_IDS_PER_REQUEST:
                 feed.complete = True
@@ -280,27 +329,44 @@ class GoldskyClient:
         return feed
 
     async def _execute(
-        self, query: DocumentNode, variables: dict[str, Any]
-    ) -> tuple[dict[str, Any], RequestStats]:
+        self, query: DocumentNode, variables: dict[str, Any], read: Callable[[Any], T] | None = None
+    ) -> tuple[T, RequestStats]:
+        """The answer's data as `read` makes it (a dict by default), retrying unusable answers;
+        raises PermanentFailure when every attempt failed or the server said stop."""
+        read = read or _data_object
         stats = RequestStats()
-        for attempt in range(1, self._retry.max_attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             stats.requests += 1
             stats.retries += attempt > 1
             try:
-                return await self._attempt(query, variables), stats
+                return read(await self._attempt(query, variables)), stats
             except _Retryable as failure:
+                reason = self.bounds.reason(str(failure))
                 stats.rate_limited += failure.rate_limited
-                if attempt == self._retry.max_attempts:
-                    raise _attach(PermanentFailure(f"{failure} (after {attempt} attempts)"), stats)
+                if attempt >= self._retry.max_attempts:
+                    raise _attach(PermanentFailure(f"{reason} (after {attempt} attempts)"), stats) from None
+                if failure.retry_after and failure.retry_after > self.bounds.max_retry_after_seconds:
+                    self._log.warning(
+                        f"the subgraph asks for a wait of {failure.retry_after:.0f} s ({reason}), past the bound of "
+                        f"{self.bounds.max_retry_after_seconds:.0f} s: this request fails now, the next run asks again"
+                    )
+                    raise _attach(PermanentFailure(f"{reason}; Retry-After {failure.retry_after:.0f} s is past the bound"), stats) from None
                 if failure.retry_after:
                     self._limiter.pause(failure.retry_after)
-                await asyncio.sleep(self._retry.delay(attempt, failure.retry_after))
+                delay = self._retry.delay(attempt, failure.retry_after)
+                if delay >= LOGGED_WAIT_SECONDS:
+                    self._log.info(f"waiting {delay:.0f} s before attempt {attempt + 1}: {reason}")
+                await asyncio.sleep(delay)
             except PermanentFailure as failure:
-                raise _attach(failure, stats)
-        raise AssertionError("unreachable")
+                raise _attach(PermanentFailure(self.bounds.reason(str(failure))), stats) from None
 
-    async def _attempt(self, query: DocumentNode, variables: dict[str, Any]) -> dict[str, Any]:
-        """One request, with every upstream failure sorted into retryable or permanent."""
+    async def _attempt(self, query: DocumentNode, variables: dict[str, Any]) -> Any:
+        """One request, with every upstream failure sorted into retryable or permanent.
+
+        Nothing an answer holds escapes as anything else: gql raises AssertionError for
+        `{"data": null}` and AttributeError for a body that is a JSON list or string."""
         async with self._in_flight:
             slot = await self._limiter.acquire()
             try:
@@ -313,8 +379,14 @@ class GoldskyClient:
                 if _block_unavailable(error.errors):  # asking again will not make it answer
                     raise PermanentFailure(f"GraphQL errors: {_messages(error.errors)}") from None
                 raise _Retryable(f"GraphQL errors: {_messages(error.errors)}") from None
+            except TransportProtocolError:  # its message holds the whole body: never keep it
+                raise _Retryable("the answer is not a GraphQL JSON object") from None
+            except AnswerTooLarge as error:
+                raise _Retryable(str(error)) from None
             except (TransportError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
                 raise _Retryable(f"{type(error).__name__}: {error}".rstrip(": ")) from None
+            except Exception as error:  # noqa: BLE001 - see the docstring
+                raise _Retryable(f"an unreadable answer ({type(error).__name__})") from None
 
 
 class PermanentFailure(Exception):
@@ -333,9 +405,21 @@ def _http_failure(error: TransportServerError) -> Exception:
     if code not in RETRYABLE_HTTP:
         return PermanentFailure(f"HTTP {code} from the subgraph endpoint")
     headers = getattr(error.__cause__, "headers", None) or {}
-    retry_after = headers.get("Retry-After")
-    seconds = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
-    return _Retryable(f"HTTP {code}", retry_after=seconds, rate_limited=code == 429)
+    return _Retryable(f"HTTP {code}", retry_after=retry_after_seconds(headers.get("Retry-After")), rate_limited=code == 429)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """`Retry-After` as seconds: a number of seconds or an HTTP date; None when unreadable."""
+    text = (value or "").strip()[:64]
+    if text.isascii() and text.isdigit():
+        return float(text[:12])  # 12 digits: 30,000 years, past any bound, yet a cheap float
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0.0, (moment - (now or datetime.now(timezone.utc))).total_seconds())
 
 
 def _block_unavailable(errors: object) -> bool:
@@ -345,7 +429,27 @@ def _block_unavailable(errors: object) -> bool:
 
 
 def _messages(errors: object) -> str:
+    """The errors' messages, for a reason (which `AnswerBounds.reason` cuts short)."""
     if isinstance(errors, list):
-        return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)[:300]
-    return str(errors)[:300]
+        return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors[:5])
+    return str(errors)
+
+
+def _data_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise _Retryable(f"the answer's data is a {type(data).__name__}, not an object")
+    return data
+
+
+def _payout_page(data: Any) -> tuple[list[dict[str, Any]], int]:
+    """A payout query's conditions and `_meta.block.number`, or a retry if either is unusable."""
+    conditions = _data_object(data).get("conditions")
+    if not isinstance(conditions, list) or not all(isinstance(entity, dict) for entity in conditions):
+        raise _Retryable("the answer's conditions are not a list of objects")
+    meta = data.get("_meta")
+    block = meta.get("block") if isinstance(meta, dict) else None
+    number = block.get("number") if isinstance(block, dict) else None
+    if type(number) is not int or not 0 <= number <= MAX_BLOCK_NUMBER:
+        raise _Retryable(f"the answer's _meta.block.number is {str(number)[:40]!r}, not a block number")
+    return conditions, number
 

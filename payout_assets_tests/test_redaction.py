@@ -1,0 +1,64 @@
+"""Secrets inside endpoint URLs never reach a log line, a metadata value or a reason."""
+
+import asyncio
+
+import pytest
+
+from payout_assets.bounds import AnswerBounds
+from payout_assets.checks.preflight import goldsky_ready
+from payout_assets.redaction import redact_url, url_secrets
+from payout_assets.resources.goldsky import GoldskyResource
+from payout_assets.resources.goldsky_client import PermanentFailure
+from subgraph_replica import ConditionRow, ReplicaServer
+
+
+@pytest.mark.parametrize(
+    ("url", "redacted", "secrets"),
+    [
+        ("https://gateway.thegraph.com/api/0123abcd/subgraphs/id/Qm1", "https://gateway.thegraph.com/api/***/subgraphs/id/Qm1", {"0123abcd"}),
+        ("https://user:p%40ss@host.example:8443/gn", "https://***@host.example:8443/gn", {"user", "p%40ss", "p@ss"}),
+        ("https://tok3n@host.example/gn", "https://***@host.example/gn", {"tok3n"}),
+        ("https://host.example/gn?api_key=k1&x=2&Token=k2", "https://host.example/gn?api_key=***&x=2&Token=***", {"k1", "k2"}),
+        ("https://api.goldsky.com/api/public/project_x/subgraphs/pnl/0.0.14/gn", "https://api.goldsky.com/api/public/project_x/subgraphs/pnl/0.0.14/gn", set()),
+        ("http://[::1]:8000/subgraphs/name/pnl", "http://[::1]:8000/subgraphs/name/pnl", set()),
+    ],
+)
+def test_urls_lose_user_info_and_keys(url, redacted, secrets):
+    assert redact_url(url) == redacted
+    assert secrets <= set(url_secrets(url))
+    assert not {part for part in url_secrets(url)} - secrets - {"p%2540ss", "p%40ss"}  # only the secrets
+
+
+def test_an_unparseable_url_is_never_shown():
+    assert redact_url("https://user:hunter2@[::1") == "<an unparseable URL>"
+
+
+def test_reasons_lose_every_secret_even_when_cut():
+    bounds = AnswerBounds(max_reason_chars=40, secrets=("s3cret-key-0123456789",))
+    assert bounds.reason("x" * 30 + "s3cret-key-0123456789" + "y" * 50) == "x" * 30 + "***" + "y" * 6 + "…"
+    assert len(bounds.reason("z" * 10_000)) == 40
+
+
+def test_goldsky_ready_metadata_and_errors_carry_no_key(tmp_path):
+    key = "k3y0123456789"
+    rows = [ConditionRow("0x" + "a" * 64, ("1", "0"), "1", "", 1)]
+    with ReplicaServer(rows, require_token="other") as replica:
+        url = replica.url.replace("/subgraphs/", f"/api/{key}/subgraphs/").replace("http://", f"http://user:{key}@")
+        result = goldsky_ready(GoldskyResource(url=url, max_attempts=1), max_lag_hours=6)
+        with pytest.raises(PermanentFailure) as failure:
+
+            async def discover():
+                async with GoldskyResource(url=url, max_attempts=1).client() as client:
+                    await client.discover()
+
+            asyncio.run(discover())
+    assert not result.passed and "HTTP 401" in result.metadata["problem"].value
+    assert result.metadata["endpoint"].value == redact_url(url) and "/api/***/" in result.metadata["endpoint"].value
+    assert key not in str(result.metadata) and key not in str(failure.value)
+
+
+def test_an_unreachable_gateway_url_is_reported_without_its_key():
+    key = "k3y0123456789"
+    url = f"http://127.0.0.1:9/api/{key}/subgraphs/id/Qm?api_key={key}"
+    result = goldsky_ready(GoldskyResource(url=url, max_attempts=1), max_lag_hours=6)
+    assert not result.passed and key not in str(result.metadata)
