@@ -1,0 +1,61 @@
+"""Which ids a run asks for, and in which batches: the rules the README states, at their edges."""
+
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+import pytest
+
+from payout_assets.fetch_plan import batches, ids_to_fetch
+from payout_assets.statuses import STATUS_SCHEMA
+
+CUT_OFF = datetime(2026, 11, 2, tzinfo=timezone.utc)
+HERE, ELSEWHERE = "endpoint-here", "endpoint-elsewhere"
+
+
+def previous(*rows: tuple[str, str, datetime, str | None]) -> pl.DataFrame:
+    """Status rows (id, status, fetched_at, endpoint), the other columns null."""
+    return pl.DataFrame(
+        [{"condition_id": cid, "status": status, "fetched_at": at, "endpoint": endpoint} for cid, status, at, endpoint in rows],
+        schema={name: STATUS_SCHEMA[name] for name in ("condition_id", "status", "fetched_at", "endpoint")},
+    )
+
+
+def asked(frame: pl.DataFrame, ids: list[str]) -> list[str]:
+    return ids_to_fetch(pl.DataFrame({"condition_id": ids}), frame, CUT_OFF, HERE)
+
+
+def test_an_id_without_a_status_is_asked():
+    assert asked(previous(), ["a"]) == ["a"]
+
+
+def test_a_resolved_id_is_never_asked_again_whoever_answered_and_however_old():
+    old = CUT_OFF - timedelta(days=400)
+    assert asked(previous(("a", "resolved", old, ELSEWHERE), ("b", "resolved", old, None)), ["a", "b"]) == []
+
+
+@pytest.mark.parametrize("status", ["unresolved", "not_found", "malformed"])
+def test_an_unsettled_id_is_asked_once_checked_before_the_cut_off_and_not_at_it(status):
+    just_before = CUT_OFF - timedelta(microseconds=1)
+    frame = previous(("a", status, just_before, HERE), ("b", status, CUT_OFF, HERE))
+    assert asked(frame, ["a", "b"]) == ["a"]
+
+
+def test_a_failed_id_is_asked_however_recently_it_failed():
+    assert asked(previous(("a", "failed", CUT_OFF + timedelta(hours=1), HERE)), ["a"]) == ["a"]
+
+
+def test_an_unsettled_answer_from_another_or_an_unknown_endpoint_is_asked_again():
+    fresh = CUT_OFF + timedelta(hours=1)
+    frame = previous(("a", "not_found", fresh, ELSEWHERE), ("b", "unresolved", fresh, None), ("c", "unresolved", fresh, HERE))
+    assert asked(frame, ["a", "b", "c"]) == ["a", "b"]
+
+
+def test_statuses_of_ids_outside_the_input_do_not_make_them_asked():
+    assert asked(previous(("z", "failed", CUT_OFF, HERE)), ["a"]) == ["a"]
+
+
+@pytest.mark.parametrize("count, expected", [(0, []), (1, [1]), (1000, [1000]), (1001, [501, 500]), (2500, [834, 834, 832])])
+def test_batches_are_near_equal_and_never_above_1000(count, expected):
+    split = batches([str(n) for n in range(count)])
+    assert [len(batch) for batch in split] == expected
+    assert [cid for batch in split for cid in batch] == [str(n) for n in range(count)]
