@@ -11,7 +11,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed
+# The Conditional Tokens contract, compiled, as Gnosis published it: the local chain runs it.
+CTF_PACKAGE := @gnosis.pm/conditional-tokens-contracts@1.0.3
+CTF_ARTIFACT := vendor/conditional-tokens/ConditionalTokens.json
+
+$(CTF_ARTIFACT):
+	rm -rf $(@D).partial && mkdir -p $(@D).partial
+	cd $(@D).partial && npm pack --silent $(CTF_PACKAGE) > /dev/null && tar -xzf *.tgz package/build/contracts/ConditionalTokens.json
+	mkdir -p $(@D) && mv $(@D).partial/package/build/contracts/ConditionalTokens.json $@ && rm -rf $(@D).partial
+
+install: $(VENV)/.installed $(CTF_ARTIFACT)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)

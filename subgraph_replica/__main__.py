@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
 import time
 from pathlib import Path
 
 from .faults import FAULT_KINDS, HOSTILE_KINDS, FaultMix
 from .fixtures import load_fixture
-from .server import create_app, replica_url, start_site
+from .server import create_app, replica_url, serve_until_stopped, start_site
 from .state import ReplicaSettings
 
 
@@ -55,19 +53,7 @@ async def _serve(args: argparse.Namespace) -> None:
     app = create_app(load_fixture(args.fixture), args.schema, _settings(args), time.process_time)
     runner, port = await start_site(app, args.host, args.port)
     url = replica_url(args.host, port, args.schema)
-    print(f"subgraph replica listening on {url}", flush=True)
-    if args.port_file:
-        partial = args.port_file.with_name(args.port_file.name + ".tmp")
-        partial.write_text(url + "\n")
-        os.replace(partial, args.port_file)  # readers never see a half-written file
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_stopped(runner, url, args.port_file)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,8 +8,6 @@ also makes `cpu_seconds` the server thread's own CPU time.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -18,12 +16,12 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from .faults import FaultMix
+from .loop_thread import LoopThread
 from .fixtures import ConditionRow
 from .server import STATE, create_app, replica_url, start_site
 from .state import ReplicaSettings, ReplicaState
 
 T = TypeVar("T")
-_TIMEOUT = 30.0
 
 
 class ReplicaServer:
@@ -43,9 +41,7 @@ class ReplicaServer:
         self._app = create_app(rows, schema, settings, time.thread_time)
         self._schema = schema
         self._host = host
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="subgraph-replica",
-                                        daemon=True)
+        self._loop = LoopThread("subgraph-replica")
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -58,7 +54,7 @@ class ReplicaServer:
         return replica_url(self._host, self.port, self._schema)
 
     def __enter__(self) -> ReplicaServer:
-        self._thread.start()
+        self._loop.start()
         self._runner, self.port = self._await(start_site(self._app, self._host, 0))
         return self
 
@@ -66,12 +62,10 @@ class ReplicaServer:
                  traceback: TracebackType | None) -> None:
         if self._runner is not None:
             self._await(self._runner.cleanup())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(_TIMEOUT)
-        self._loop.close()
+        self._loop.stop()
 
     def _await(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(_TIMEOUT)
+        return self._loop.run(coroutine)
 
     def _on_loop(self, action: Callable[[ReplicaState], T]) -> T:
         async def call() -> T:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import signal
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -139,7 +142,8 @@ async def handle_graphql(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """An admin request's JSON object body, or HTTP 400."""
     try:
         body = await request.json()
     except ValueError as error:
@@ -165,7 +169,7 @@ async def handle_stats_reset(request: web.Request) -> web.Response:
 
 
 async def handle_upsert(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await json_object(request)
     try:
         rows = [row_from_mapping(item) for item in body.get("rows", [])]
     except (KeyError, TypeError, ValueError) as error:
@@ -176,7 +180,7 @@ async def handle_upsert(request: web.Request) -> web.Response:
 
 
 async def handle_config(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await json_object(request)
     try:
         request.app[STATE].configure(**body)
     except (TypeError, ValueError) as error:
@@ -206,6 +210,23 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
     site = web.TCPSite(runner, host, port)
     await site.start()
     return runner, runner.addresses[0][1]
+
+
+async def serve_until_stopped(runner: web.AppRunner, url: str, port_file: Path | None) -> None:
+    """Announce `url` on stdout and, atomically, in `port_file`; serve until SIGTERM or SIGINT."""
+    print(f"listening on {url}", flush=True)
+    if port_file:
+        partial = port_file.with_name(port_file.name + ".tmp")
+        partial.write_text(url + "\n")
+        os.replace(partial, port_file)  # readers never see a half-written file
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def replica_url(host: str, port: int, schema: str) -> str:
