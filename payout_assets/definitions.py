@@ -6,6 +6,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from payout_assets import settings
+from payout_assets.checks.chain_checks import agreement_with_chain
 from payout_assets.checks.fetch_checks import fetch_checks
 from payout_assets.checks.preflight import preflight_checks
 from payout_assets.checks.table_checks import table_checks
@@ -13,6 +14,7 @@ from payout_assets.checks.view_checks import view_checks
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.input_ids import missing_condition_ids
 from payout_assets.load import resolutions_external_ingest
+from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.payout_files import PayoutFiles
@@ -46,6 +48,13 @@ def make_resources(setting: Callable[[str], object] = settings.for_resource) -> 
             max_decimal_exponent=setting("GOLDSKY_MAX_DECIMAL_EXPONENT"),
         ),
         "clickhouse": clickhouse,
+        # The second source: off until POLYGON_RPC_URL is set.
+        "chain": ChainResource(
+            rpc_url=setting("POLYGON_RPC_URL"),
+            contract_address=setting("POLYGON_CTF_ADDRESS"),
+            rate_limit=setting("POLYGON_RPC_RATE_LIMIT"),
+            batch_size=setting("POLYGON_RPC_BATCH_SIZE"),
+        ),
         # Every asset and check holds it: one run at a time per shard and chDB directory, however launched.
         "run_lock": RunLock(files=files, clickhouse=clickhouse),
     }
@@ -55,7 +64,7 @@ def build_defs() -> dg.Definitions:
     """The code location as the environment configures it now (tests build it with theirs)."""
     return dg.Definitions(
         assets=[missing_condition_ids, goldsky_payouts, resolutions_external_ingest, vw_resolutions_truth],
-        asset_checks=[preflight_checks, fetch_checks, table_checks, view_checks],
+        asset_checks=[preflight_checks, fetch_checks, table_checks, agreement_with_chain, view_checks],
         sensors=[daily_sensor(settings.value("PAYOUT_SENSOR_INTERVAL_SECONDS"), settings.value("PAYOUT_RECHECK_HOURS"))],
         resources=make_resources(),
         # One process runs every step in order: one rate limiter, and chDB opened by one step at a time.

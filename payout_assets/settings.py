@@ -22,6 +22,7 @@ DATA_DIR = PROJECT_DIR / "data"
 PUBLIC_PNL_SUBGRAPH = (
     "https://api.goldsky.com/api/public/project_cl6mb8i9h0003e201j6li0diw/subgraphs/pnl-subgraph/0.0.14/gn"
 )
+POLYMARKET_CTF = "0x4D97DCd97eC945f40cF65F87097ACe5EA0476045"  # Gnosis' Conditional Tokens on Polygon
 
 
 class SettingError(ValueError):
@@ -131,6 +132,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("PAYOUT_SHARDS_DIR", str(DATA_DIR / "shards"), "per-shard Parquet of ids, statuses, fetch stats"),
         Setting("PAYOUT_SENSOR_INTERVAL_SECONDS", 86400, "seconds between two ticks of the daily sensor", int),
         Setting("PAYOUT_RECHECK_HOURS", 24.0, "an unsettled id is re-checked once it is this old", float),
+        Setting("POLYGON_RPC_URL", None, "Polygon JSON-RPC endpoint of the chain source (may hold a key); unset: off"),
+        Setting("POLYGON_CTF_ADDRESS", POLYMARKET_CTF, "the Conditional Tokens contract"),
+        Setting("POLYGON_RPC_RATE_LIMIT", 50, "JSON-RPC requests that may start in any 10 s window", int),
+        Setting("POLYGON_RPC_BATCH_SIZE", 50, "calls per JSON-RPC batch", int),
     )
 }
 

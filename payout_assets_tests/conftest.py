@@ -20,6 +20,7 @@ from payout_assets.input_ids import missing_condition_ids
 from payout_assets.load import resolutions_external_ingest
 from payout_assets.definitions import build_defs
 from payout_assets.partitions import RANGE_TAGS, SHARDS
+from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.payout_files import PayoutFiles
@@ -85,6 +86,7 @@ def make_resources(tmp_path: Path, goldsky_url: str, ids: list[str], **goldsky_o
         "files": files,
         "goldsky": GoldskyResource(url=goldsky_url, **options),
         "clickhouse": clickhouse,
+        "chain": ChainResource(),  # off, as by default
         "run_lock": RunLock(files=files, clickhouse=clickhouse),
     }
 

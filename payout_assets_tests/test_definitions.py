@@ -7,7 +7,7 @@ import sys
 import dagster as dg
 import pytest
 
-from payout_assets import defs
+from payout_assets import defs, settings
 from payout_assets.definitions import build_defs, make_resources
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.settings import SettingError
@@ -30,9 +30,10 @@ def test_asset_graph_keys_partitions_and_policies():
 
 def test_every_check_is_registered_and_preflight_blocks():
     checks = {key.name: key.asset_key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys}
-    assert len(checks) == 15
+    assert len(checks) == 16
     assert checks["goldsky_ready"] == "missing_condition_ids"
     assert checks["integration_readiness"] == "vw_resolutions_truth"
+    assert checks["agreement_with_chain"] == "resolutions_external_ingest"
     preflight = next(c for c in defs.asset_checks if "goldsky_ready" in {k.name for k in c.check_keys})
     assert all(spec.blocking for spec in preflight.check_specs)
 
@@ -46,9 +47,12 @@ def test_sensor_is_off_by_default():
 def test_secrets_from_the_environment_stay_env_vars(monkeypatch):
     monkeypatch.setenv("GOLDSKY_API_KEY", "key-from-env")
     monkeypatch.setenv("CLICKHOUSE_URL", "http://default:pw-from-env@127.0.0.1:8123/default")
+    monkeypatch.setenv("POLYGON_RPC_URL", "https://polygon.example/v2/key-from-env")
     resources = make_resources()
     assert isinstance(resources["goldsky"].api_key, dg.EnvVar)
     assert isinstance(resources["clickhouse"].url, dg.EnvVar)
+    assert isinstance(resources["chain"].rpc_url, dg.EnvVar)
+    assert "key-from-env" not in make_resources(settings.value)["chain"].display_url
 
 
 def test_a_setting_that_is_not_a_number_names_its_variable(monkeypatch):

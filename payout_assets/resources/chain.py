@@ -7,10 +7,11 @@ from contextlib import asynccontextmanager
 import dagster as dg
 from pydantic import Field
 
-from payout_assets.resources.conditional_tokens import POLYMARKET_CTF, ConditionalTokens
+from payout_assets.resources.conditional_tokens import ConditionalTokens
 from payout_assets.resources.goldsky_client import RetryPolicy
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter
 from payout_assets.resources.rpc_client import RpcClient, display_url
+from payout_assets.settings import POLYMARKET_CTF
 
 
 class ChainResource(dg.ConfigurableResource):

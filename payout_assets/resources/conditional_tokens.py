@@ -15,8 +15,8 @@ from eth_utils import event_signature_to_log_topic, function_signature_to_4byte_
 
 from payout_assets.resources.goldsky_client import RequestStats
 from payout_assets.resources.rpc_client import RpcCall, RpcClient, RpcResult
+from payout_assets.settings import POLYMARKET_CTF
 
-POLYMARKET_CTF = "0x4D97DCd97eC945f40cF65F87097ACe5EA0476045"
 MAX_OUTCOME_SLOTS = 256  # prepareCondition refuses more, so a larger count is a broken answer
 RESOLUTION_TOPIC = "0x" + event_signature_to_log_topic(
     "ConditionResolution(bytes32,address,bytes32,uint256,uint256[])"
