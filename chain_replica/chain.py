@@ -20,6 +20,7 @@ from .contract import CTF_ADDRESS, Artifact, SeededCondition, genesis_storage, l
 
 GENESIS_TIMESTAMP = 1_600_000_000  # 2020-09-13, about when Polymarket's CTF was deployed
 TRANSACTION_GAS = 1_000_000
+BLOCK_SECONDS = 2
 
 
 class Reverted(Exception):
@@ -115,5 +116,7 @@ class LocalChain:
         return condition_id
 
     def mine(self, blocks: int) -> None:
-        """Empty blocks, so that scans cross several block ranges."""
-        self._tester.mine_blocks(blocks)
+        """Empty blocks two seconds apart (Polygon's pace), so that scans cross several block ranges."""
+        for _ in range(blocks):
+            self._at(int(self.block("latest")["timestamp"]) + BLOCK_SECONDS)
+            self._tester.mine_blocks(1)

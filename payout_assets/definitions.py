@@ -54,6 +54,8 @@ def make_resources(setting: Callable[[str], object] = settings.for_resource) -> 
             contract_address=setting("POLYGON_CTF_ADDRESS"),
             rate_limit=setting("POLYGON_RPC_RATE_LIMIT"),
             batch_size=setting("POLYGON_RPC_BATCH_SIZE"),
+            log_block_range=setting("POLYGON_LOG_BLOCK_RANGE"),
+            log_start_block=setting("POLYGON_LOG_START_BLOCK"),
         ),
         # Every asset and check holds it: one run at a time per shard and chDB directory, however launched.
         "run_lock": RunLock(files=files, clickhouse=clickhouse),

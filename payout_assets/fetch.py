@@ -10,11 +10,13 @@ import polars as pl
 from pydantic import Field
 
 from payout_assets.bounds import AnswerBounds
+from payout_assets.chain_times import resolution_times
 from payout_assets.fetch_plan import ShardFetch, batches, ids_to_fetch
 from payout_assets.input_ids import missing_condition_ids
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.recheck import recheck_by_changes
+from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.goldsky_client import BatchAnswer, GoldskyClient, SubgraphInfo
 from payout_assets.resources.payout_files import PayoutFiles
@@ -112,7 +114,12 @@ def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, files: P
     pool="goldsky",
 )
 def goldsky_payouts(
-    context: dg.AssetExecutionContext, config: FetchConfig, goldsky: GoldskyResource, files: PayoutFiles, run_lock: RunLock
+    context: dg.AssetExecutionContext,
+    config: FetchConfig,
+    goldsky: GoldskyResource,
+    files: PayoutFiles,
+    run_lock: RunLock,
+    chain: ChainResource,
 ) -> dg.MaterializeResult:
     """Payout vectors from the Goldsky subgraph: one status per input id, Parquet per shard."""
     started = time.monotonic()
@@ -129,6 +136,7 @@ def goldsky_payouts(
         if not plan[shard]:  # nothing to ask: keep what we know
             files.write("statuses", shard, previous)
     info = asyncio.run(_fetch(goldsky.client(context.log), shards, plan, files, context)) if any(plan.values()) else None
+    from_chain = resolution_times(chain, files, list(shards), now, context.log) if chain.enabled else {}
 
     per_shard = []
     for shard, fetch in shards.items():
@@ -144,7 +152,7 @@ def goldsky_payouts(
         }
         files.write("fetch_stats", shard, pl.DataFrame([{**stats, "run_id": context.run_id}]))
         per_shard.append({"shard": shard, **{s: counts[s] for s in STATUSES}, **stats})
-    return dg.MaterializeResult(metadata=_metadata(per_shard, info, time.monotonic() - started))
+    return dg.MaterializeResult(metadata={**_metadata(per_shard, info, time.monotonic() - started), **from_chain})
 
 
 def _metadata(per_shard: list[dict], info: SubgraphInfo | None, seconds: float) -> dict:

@@ -136,6 +136,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("POLYGON_CTF_ADDRESS", POLYMARKET_CTF, "the Conditional Tokens contract"),
         Setting("POLYGON_RPC_RATE_LIMIT", 50, "JSON-RPC requests that may start in any 10 s window", int),
         Setting("POLYGON_RPC_BATCH_SIZE", 50, "calls per JSON-RPC batch", int),
+        Setting("POLYGON_LOG_BLOCK_RANGE", 2000, "blocks per eth_getLogs request", int),
+        Setting("POLYGON_LOG_START_BLOCK", 4_023_686, "first block scanned for resolution events (the CTF's deployment)", int),
     )
 }
 

@@ -30,7 +30,7 @@ STATUS_SCHEMA = {
     "payout_denominator": pl.UInt32,
     "winning_index": pl.Int32,
     "resolved_at": pl.Datetime("us", "UTC"),
-    "resolved_at_source": pl.String,  # "subgraph" or "fetch_time"
+    "resolved_at_source": pl.String,  # "subgraph", "chain" (chain_times.py) or "fetch_time"
     "block_number": pl.UInt64,
     "fetched_at": pl.Datetime("us", "UTC"),
     "reason": pl.String,

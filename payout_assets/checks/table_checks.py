@@ -99,10 +99,10 @@ def winning_index(client: Client) -> dg.AssetCheckResult:
 
 def resolved_dates(client: Client) -> dg.AssetCheckResult:
     where = f"resolved_at > now() OR resolved_at < toDateTime('{EARLIEST_RESOLUTION}') OR toUnixTimestamp(resolved_at) = 0"
-    [(bad, earliest, latest, from_subgraph, from_fetch)] = _rows(
+    [(bad, earliest, latest, from_subgraph, from_chain, from_fetch)] = _rows(
         client,
-        f"SELECT countIf({where}), min(resolved_at), max(resolved_at), "
-        f"countIf(resolved_at_source = 'subgraph'), countIf(resolved_at_source = 'fetch_time') FROM {TABLE} FINAL",
+        f"SELECT countIf({where}), min(resolved_at), max(resolved_at), countIf(resolved_at_source = 'subgraph'), "
+        f"countIf(resolved_at_source = 'chain'), countIf(resolved_at_source = 'fetch_time') FROM {TABLE} FINAL",
     )
     offenders = _rows(client, f"SELECT condition_id, resolved_at FROM {TABLE} FINAL WHERE {where} LIMIT 20")
     return _result(
@@ -113,6 +113,7 @@ def resolved_dates(client: Client) -> dg.AssetCheckResult:
             "earliest": str(earliest),
             "latest": str(latest),
             "from_subgraph": from_subgraph,
+            "from_chain": from_chain,
             "from_fetch_time": from_fetch,
             "first_bad_rows": id_list(offenders),
         },
