@@ -10,6 +10,7 @@ import polars as pl
 from pydantic import Field
 
 from payout_assets.bounds import AnswerBounds
+from payout_assets.chain_fallback import settle_with_chain, settled_by_source
 from payout_assets.chain_times import resolution_times
 from payout_assets.fetch_plan import ShardFetch, batches, ids_to_fetch
 from payout_assets.input_ids import missing_condition_ids
@@ -136,7 +137,11 @@ def goldsky_payouts(
         if not plan[shard]:  # nothing to ask: keep what we know
             files.write("statuses", shard, previous)
     info = asyncio.run(_fetch(goldsky.client(context.log), shards, plan, files, context)) if any(plan.values()) else None
-    from_chain = resolution_times(chain, files, list(shards), now, context.log) if chain.enabled else {}
+    from_chain = {}
+    if chain.enabled:
+        from_chain = settle_with_chain(chain, files, list(shards), info, now, context.log)
+        from_chain |= resolution_times(chain, files, list(shards), now, context.log)
+    from_chain["settled_by_source"] = dg.MetadataValue.json(settled_by_source(files, list(shards), now))
 
     per_shard = []
     for shard, fetch in shards.items():

@@ -12,10 +12,10 @@ from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.statuses import RESOLVED
+from payout_assets.statuses import RESOLVED, SOURCE_OF_ROW, SUBGRAPH_SOURCE
 
 TABLE = "default.resolutions_external_ingest"
-SOURCE = "goldsky-api"
+SOURCE = SUBGRAPH_SOURCE
 
 # Seed columns and types first (downstream P&L queries read them), then provenance.
 TABLE_COLUMNS = {
@@ -92,7 +92,7 @@ def rows_to_load(statuses: pl.DataFrame, loaded: pl.DataFrame) -> pl.DataFrame:
         "payout_denominator",
         "winning_index",
         pl.col("resolved_at").dt.replace_time_zone(None),
-        pl.lit(SOURCE).alias("source"),
+        SOURCE_OF_ROW.alias("source"),
         "resolved_at_source",
         pl.col("fetched_at").dt.replace_time_zone(None),
         "block_number",
@@ -144,6 +144,7 @@ def resolutions_external_ingest(
         metadata={
             "table": TABLE,
             "rows_inserted": new_rows.height,
+            "rows_inserted_by_source": dg.MetadataValue.json(dict(new_rows.group_by("source").len().iter_rows())),
             "rows_in_selected_shards": total,
             "resolved_in_parquet": statuses.filter(pl.col("status") == RESOLVED).height,
             "clickhouse": clickhouse.display_url,

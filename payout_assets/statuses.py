@@ -23,6 +23,12 @@ RESOLVED, UNRESOLVED, NOT_FOUND, MALFORMED, FAILED = (
 )
 STATUSES = (RESOLVED, UNRESOLVED, NOT_FOUND, MALFORMED, FAILED)
 
+# Which source settled a resolved row: the subgraph, or the contract itself (chain_fallback.py),
+# told apart by `payout_shape`; the load writes it as the table's `source`.
+SUBGRAPH_SOURCE, CHAIN_SOURCE = "goldsky-api", "polygon-ctf"
+CHAIN_SHAPE = "chain"
+SOURCE_OF_ROW = pl.when(pl.col("payout_shape") == CHAIN_SHAPE).then(pl.lit(CHAIN_SOURCE)).otherwise(pl.lit(SUBGRAPH_SOURCE))
+
 STATUS_SCHEMA = {
     "condition_id": pl.String,
     "status": pl.Enum(STATUSES),
@@ -36,7 +42,7 @@ STATUS_SCHEMA = {
     "reason": pl.String,
     # Who answered: an unsettled status is confirmed only through the same endpoint and shape.
     "endpoint": pl.String,  # endpoint_fingerprint of the subgraph URL
-    "payout_shape": pl.String,  # "numerators" or "decimals"
+    "payout_shape": pl.String,  # "numerators", "decimals", or "chain" (settled by the contract)
 }
 
 

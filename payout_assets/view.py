@@ -11,7 +11,7 @@ from fractions import Fraction
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
-from payout_assets.load import SOURCE, TABLE, resolutions_external_ingest
+from payout_assets.load import TABLE, resolutions_external_ingest
 from payout_assets.metadata import id_list
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
@@ -36,7 +36,7 @@ VALID_PAYOUT = "payout_denominator > 0 AND arraySum(payout_numerators) > 0"
 
 GOLDSKY_ROWS = f"""
     SELECT condition_id, payout_numerators, payout_denominator, winning_index,
-           CAST(resolved_at, 'Nullable(DateTime)') AS resolved_at, '{SOURCE}' AS resolution_source
+           CAST(resolved_at, 'Nullable(DateTime)') AS resolved_at, toString(source) AS resolution_source
     FROM {TABLE} FINAL
     WHERE {VALID_PAYOUT}"""
 

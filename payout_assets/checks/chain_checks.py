@@ -19,6 +19,7 @@ from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.conditional_tokens import FAILED, RESOLVED, UNKNOWN, ChainCondition
 from payout_assets.resources.goldsky_client import RequestStats
 from payout_assets.resources.run_lock import RunLock
+from payout_assets.statuses import CHAIN_SOURCE
 from payout_assets.view import table_exists
 
 NAME = "agreement_with_chain"
@@ -34,6 +35,7 @@ Row = tuple[str, tuple[int, ...], int]
 
 def sample(client: Client, size: int, since: float) -> tuple[list[Row], int]:
     """Up to `size` loaded rows, those fetched since `since` (unix time) first; and how many of them are.
+    Rows the chain itself settled are not compared with it.
 
     A row's `version` is its fetch time in microseconds: exact where `fetched_at` has seconds.
     """
@@ -41,8 +43,8 @@ def sample(client: Client, size: int, since: float) -> tuple[list[Row], int]:
         return [], 0
     rows = client.query(
         f"SELECT condition_id, payout_numerators, payout_denominator, version >= {{since:UInt64}} AS fresh "
-        f"FROM {TABLE} FINAL ORDER BY fresh DESC, rand() LIMIT {{size:UInt32}}",
-        parameters={"since": int(since * 1_000_000), "size": size},
+        f"FROM {TABLE} FINAL WHERE source != {{chain:String}} ORDER BY fresh DESC, rand() LIMIT {{size:UInt32}}",
+        parameters={"since": int(since * 1_000_000), "size": size, "chain": CHAIN_SOURCE},
     ).result_rows
     return [(cid, tuple(nums), den) for cid, nums, den, _ in rows], sum(fresh for *_, fresh in rows)
 

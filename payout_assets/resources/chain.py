@@ -35,6 +35,9 @@ class ChainResource(dg.ConfigurableResource):
     max_attempts: int = Field(default=6, description="Attempts per call before it is given up as failed.")
     backoff_seconds: float = Field(default=1.0, description="First retry delay; doubles per attempt, with jitter.")
     max_backoff_seconds: float = Field(default=60.0, description="Longest delay between two attempts.")
+    lagging_after_hours: float = Field(
+        default=6.0, description="While the subgraph's head is older than this, its unresolved ids are asked of the chain too."
+    )
     log_block_range: int = Field(default=2000, ge=1, description="Blocks per eth_getLogs (POLYGON_LOG_BLOCK_RANGE); free endpoints cap it.")
     log_start_block: int = Field(
         default=4_023_686, ge=0, description="First block scanned for resolution events (POLYGON_LOG_START_BLOCK): the CTF's deployment."
