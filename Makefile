@@ -41,4 +41,4 @@ bench: install
 	$(PYTHON) -m scripts.bench $(ARGS)
 
 clean:
-	rm -rf data/chdb data/shards data/dagster_home data/subgraph_fixture.csv
+	rm -rf data/chdb data/shards data/dagster_home data/subgraph_fixture.csv data/demo

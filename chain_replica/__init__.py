@@ -8,7 +8,7 @@ the contract's own transactions so their `ConditionResolution` events exist.
 
 from .chain import LocalChain
 from .contract import CTF_ADDRESS, SeededCondition, load_artifact
-from .fixtures import load_seeds, seeds_from_rows, write_seeds
+from .fixtures import PlannedResolution, load_resolutions, load_seeds, seeds_from_rows, write_resolutions, write_seeds
 from .runner import ChainServer
 from .server import ChainSettings, create_app
 
@@ -17,10 +17,13 @@ __all__ = [
     "ChainServer",
     "ChainSettings",
     "LocalChain",
+    "PlannedResolution",
     "SeededCondition",
     "create_app",
     "load_artifact",
+    "load_resolutions",
     "load_seeds",
     "seeds_from_rows",
+    "write_resolutions",
     "write_seeds",
 ]

@@ -15,13 +15,14 @@ from pathlib import Path
 from subgraph_replica.server import serve_until_stopped, start_site
 
 from .chain import LocalChain
-from .fixtures import load_seeds
+from .fixtures import load_resolutions, load_seeds
 from .server import ChainSettings, create_app
 
 
 def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m chain_replica", description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=Path, help="seed CSV: conditions held in genesis storage")
+    parser.add_argument("--resolve", type=Path, help="resolution CSV: conditions resolved through transactions after genesis")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--rate-limit", type=int, default=None, help="accepted requests per window")
@@ -35,6 +36,8 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def _serve(args: argparse.Namespace) -> None:
     chain = LocalChain(load_seeds(args.seeds) if args.seeds else ())
+    for planned in load_resolutions(args.resolve) if args.resolve else ():
+        chain.resolve(planned.question_id, planned.numerators, planned.timestamp)
     settings = ChainSettings(rate_limit=args.rate_limit, window_seconds=args.window, max_batch=args.max_batch,
                              max_log_blocks=args.max_log_blocks, call_error_rate=args.call_error_rate)
     runner, port = await start_site(create_app(chain, settings), args.host, args.port)

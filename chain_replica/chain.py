@@ -13,8 +13,9 @@ from typing import Any
 
 from eth_abi import encode
 from eth_tester import EthereumTester, PyEVMBackend
+from eth_tester.backends.pyevm.main import get_default_account_keys
 from eth_tester.exceptions import TransactionFailed, ValidationError
-from eth_utils import function_signature_to_4byte_selector, keccak, to_canonical_address
+from eth_utils import function_signature_to_4byte_selector, keccak, to_canonical_address, to_checksum_address
 
 from .contract import CTF_ADDRESS, Artifact, SeededCondition, genesis_storage, load_artifact
 
@@ -25,6 +26,17 @@ BLOCK_SECONDS = 2
 
 class Reverted(Exception):
     """The contract reverted (or hit an invalid opcode) on a call."""
+
+
+def default_oracle() -> str:
+    """The address of the chain's first account, eth-tester's first default key: the oracle
+    of every condition a `LocalChain` prepares."""
+    return to_checksum_address(get_default_account_keys(1)[0].public_key.to_canonical_address())
+
+
+def derived_condition_id(oracle: str, question_id: bytes, slots: int) -> bytes:
+    """The contract's `getConditionId`: keccak(oracle . questionId . outcomeSlotCount)."""
+    return keccak(to_canonical_address(oracle) + question_id + slots.to_bytes(32, "big"))
 
 
 def _calldata(signature: str, types: Sequence[str], values: Sequence[Any]) -> str:
@@ -99,7 +111,7 @@ class LocalChain:
         self._at(timestamp)
         self._transact(_calldata("prepareCondition(address,bytes32,uint256)", ("address", "bytes32", "uint256"),
                                  (self.oracle, question_id, slots)))
-        return keccak(to_canonical_address(self.oracle) + question_id + slots.to_bytes(32, "big"))
+        return derived_condition_id(self.oracle, question_id, slots)
 
     def report(self, question_id: bytes, numerators: Sequence[int], timestamp: int | None = None) -> int:
         """`reportPayouts(question_id, numerators)` from the oracle; returns its block number."""

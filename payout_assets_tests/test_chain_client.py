@@ -180,3 +180,24 @@ def test_display_url_never_shows_a_key_wherever_it_sits(key: str) -> None:
         for secret in url_secrets(url):
             text = text.replace(secret, "***")
         assert key not in text
+
+
+def _padded_ones(body: list[dict]) -> str:
+    """Every call answered `1`, followed by 2 MB of whitespace: an answer of many chunks."""
+    one = "0x" + "0" * 63 + "1"
+    return "[" + ",".join(f'{{"jsonrpc": "2.0", "id": {c["id"]}, "result": "{one}"}}' for c in body) + "]" + " " * 2_000_000
+
+
+def test_a_large_answer_is_read_whole() -> None:
+    with HostileEndpoint(_padded_ones) as url:
+        conditions, _ = read(fast(url), IDS[:2])
+    assert [c.state for c in conditions.values()] == [RESOLVED] * 2
+    assert conditions[IDS[0]].numerators == (1,)
+
+
+def test_an_answer_past_the_bound_is_refused(monkeypatch) -> None:
+    monkeypatch.setattr("payout_assets.resources.rpc_client.MAX_BODY_BYTES", 100_000)
+    with HostileEndpoint(_padded_ones) as url:
+        conditions, _ = read(fast(url, max_attempts=2), IDS[:2])
+    assert [c.state for c in conditions.values()] == [FAILED] * 2
+    assert "exceeds 100000 bytes" in conditions[IDS[0]].reason

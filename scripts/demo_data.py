@@ -9,18 +9,30 @@ precedence shows, and the replica disagrees on a few of them, so that
 """
 
 import csv
+import random
+import shutil
 from datetime import datetime
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
+from eth_utils import keccak
 
+from chain_replica import PlannedResolution, SeededCondition, seeds_from_rows, write_resolutions, write_seeds
 from payout_assets.condition_ids import read_id_file
-from subgraph_replica import ConditionRow, synthesize_truth, write_fixture
+from subgraph_replica import ConditionRow, load_fixture, synthesize_truth, write_fixture
 
 DEMO_SEED = 2026
 OVERLAP = 60  # ids of the users' table the demo asks for too
 DISAGREEMENTS = 3  # of them, the replica holds the opposite payout
 OVERLAP_SQL = f"SELECT condition_id_norm FROM default.market_resolutions_final ORDER BY condition_id_norm LIMIT {OVERLAP}"
+
+# The local chain: every condition the fixture holds, in genesis storage; half the ids the
+# subgraph lacks, resolved there; and conditions resolved through the contract's transactions,
+# which the input gains on the demo's second day (they have events, so resolution times).
+CHAIN_BORN = 150
+CHAIN_ONLY = 30  # of them, the subgraph lacks: the chain settles them
+CHAIN_DISAGREEMENTS = 5  # of the others, the subgraph holds the opposite payout
+FIRST_RESOLUTION = 1_704_067_200  # 2024-01-01
 
 # The users' table exactly as it is in their database (DESIGN.md).
 EXISTING_TABLE_DDL = """
@@ -72,3 +84,35 @@ def seed_existing_table(client: Client, rows: list[list]) -> None:
     client.command(EXISTING_TABLE_DDL)
     client.command("TRUNCATE TABLE default.market_resolutions_final")
     client.insert("default.market_resolutions_final", rows, column_names=EXISTING_COLUMNS)
+
+
+def chain_plan(seed: int = DEMO_SEED) -> list[PlannedResolution]:
+    """Binary conditions resolved through the contract, one to three days apart from 2024 on."""
+    rng, when, planned = random.Random(seed), FIRST_RESOLUTION, []
+    for index in range(CHAIN_BORN):
+        when += rng.randint(86_400, 3 * 86_400)
+        planned.append(PlannedResolution(keccak(f"demo question {index}".encode()), rng.choice([(1, 0), (0, 1)]), when))
+    return planned
+
+
+def write_demo_chain(input_ids: Path, fixture: Path, seeds: Path, resolutions: Path, day_two_input: Path) -> dict[str, int]:
+    """The local chain's seeds and resolutions, the subgraph's rows for the chain-born conditions
+    (a few of them wrong), and the second day's input; returns what was made."""
+    rows = load_fixture(fixture)
+    seeds.parent.mkdir(parents=True, exist_ok=True)
+    absent = sorted(set(read_id_file(input_ids).ids) - {row.id.removeprefix("0x") for row in rows})
+    settled_by_chain = absent[::2]
+    write_seeds(seeds, [
+        *seeds_from_rows(rows),
+        *(SeededCondition(bytes.fromhex(cid), 2, (1, 0) if i % 2 else (0, 1)) for i, cid in enumerate(settled_by_chain)),
+    ])
+    planned = chain_plan()
+    write_resolutions(resolutions, planned)
+    for index, item in enumerate(planned[CHAIN_ONLY:]):
+        numerators = item.numerators[::-1] if index < CHAIN_DISAGREEMENTS else item.numerators
+        rows.append(ConditionRow(f"0x{item.condition_id}", tuple(map(str, numerators)), str(sum(numerators)), "", 1))
+    write_fixture(fixture, rows)
+    shutil.copyfile(input_ids, day_two_input)
+    with day_two_input.open("a") as handle:
+        handle.writelines(f"{item.condition_id}\n" for item in planned)
+    return {"chain_born": len(planned), "absent_resolved_on_chain": len(settled_by_chain)}

@@ -14,21 +14,25 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 
 from payout_assets import settings
 from payout_assets.checks.view_checks import agreement_with_existing
 from payout_assets.definitions import make_resources
 from payout_assets.input_ids import read_input_ids
-from payout_assets.load import TABLE
+from payout_assets.load import TABLE, resolutions_external_ingest
 from payout_assets.partitions import SHARDS
 from payout_assets.settings import DATA_DIR, PROJECT_DIR
-from payout_assets.statuses import STATUSES, count_statuses
+from payout_assets.statuses import CHAIN_SOURCE, STATUSES, count_statuses
 from payout_assets.view import VIEW
-from scripts.demo_data import OVERLAP_SQL, real_outcome_rows, seed_existing_table, write_demo_fixture
-from subgraph_replica.process import replica_process
+from scripts.demo_data import CHAIN_BORN, OVERLAP_SQL, real_outcome_rows, seed_existing_table, write_demo_chain, write_demo_fixture
+from subgraph_replica.process import module_process, replica_process
 
 FIXTURE = DATA_DIR / "subgraph_fixture.csv"
+DEMO_DIR = DATA_DIR / "demo"
+CHAIN_SEEDS, CHAIN_RESOLUTIONS = DEMO_DIR / "chain_seeds.csv", DEMO_DIR / "chain_resolutions.csv"
+DAY_TWO_INPUT = DEMO_DIR / "input_ids_day_two.txt"
 BACKFILL = "missing_condition_ids,goldsky_payouts,resolutions_external_ingest"
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 UI_PORT = 3000
@@ -41,9 +45,14 @@ def prepare(resources: dict) -> None:
     """The replica's fixture and the users' existing table, made once."""
     files, clickhouse = resources["files"], resources["clickhouse"]
     existing = real_outcome_rows(DATA_DIR / "polymarket_resolutions_sample.csv")
-    if not FIXTURE.exists():
+    if not all(path.exists() for path in (FIXTURE, CHAIN_SEEDS, CHAIN_RESOLUTIONS, DAY_TWO_INPUT)):
         count = write_demo_fixture(Path(files.input_ids_path), FIXTURE, existing)
         print(f"wrote {FIXTURE.name}: {count} conditions assigned a deterministic truth")
+        made = write_demo_chain(Path(files.input_ids_path), FIXTURE, CHAIN_SEEDS, CHAIN_RESOLUTIONS, DAY_TWO_INPUT)
+        print(
+            f"wrote the local chain's state: the fixture's conditions, {made['absent_resolved_on_chain']} more the "
+            f"subgraph lacks, and {made['chain_born']} resolved through the contract (the second day's new ids)"
+        )
     with clickhouse.get_client() as client:
         seed_existing_table(client, existing)
 
@@ -63,9 +72,12 @@ def summary(resources: dict, seconds: float) -> str:
     statuses = pl.concat([files.read("statuses", shard) for shard in SHARDS])
     counts = count_statuses(statuses)
     with clickhouse.get_client() as client:
-        table_rows = client.query(f"SELECT count() FROM {TABLE} FINAL").result_rows[0][0]
+        [(table_rows, by_chain, timed_by_chain)] = client.query(
+            f"SELECT count(), countIf(source = '{CHAIN_SOURCE}'), countIf(resolved_at_source = 'chain') FROM {TABLE} FINAL"
+        ).result_rows
         view_rows = client.query(f"SELECT count() FROM {VIEW}").result_rows[0][0]
         agreement = agreement_with_existing(client).metadata  # what the view's check reported
+    chain = latest_check_metadata(chain_check_key())
     lines = [
         ("ids", len(parsed.ids)),
         *((status.replace("_", " "), counts[status]) for status in STATUSES),
@@ -73,9 +85,25 @@ def summary(resources: dict, seconds: float) -> str:
         ("rows in table", table_rows),
         ("rows in view", view_rows),
         ("both sources", f"{agreement['compared'].value} ids, {agreement['disagreements'].value} disagree (agreement_with_existing)"),
+        ("chain check", ", ".join(f"{chain.get(name, '?')} {name}" for name in ("checked", "agreed", "disagreed", "unknown")) + " (agreement_with_chain)"),
+        ("settled by chain", f"{by_chain} rows with source '{CHAIN_SOURCE}'"),
+        ("time from chain", f"{timed_by_chain} of {table_rows} rows ({timed_by_chain / max(table_rows, 1):.1%}) take resolved_at from a ConditionResolution event"),
         ("seconds", f"{seconds:.1f}"),
     ]
-    return "\n".join(f"{name:>14}  {value}" for name, value in lines)
+    return "\n".join(f"{name:>16}  {value}" for name, value in lines)
+
+
+def chain_check_key() -> dg.AssetCheckKey:
+    return dg.AssetCheckKey(resolutions_external_ingest.key, "agreement_with_chain")
+
+
+def latest_check_metadata(key: dg.AssetCheckKey) -> dict[str, object]:
+    """What the check's latest evaluation in the demo's instance reported (its sample is random:
+    asking again would draw another)."""
+    with dg.DagsterInstance.get() as instance:
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).get(key)
+    evaluation = record.event.dagster_event.event_specific_data if record and record.event else None
+    return {name: value.value for name, value in evaluation.metadata.items()} if evaluation else {}
 
 
 def dev(env: dict[str, str]) -> None:
@@ -102,6 +130,11 @@ def dismiss_first_visit_dialog(process: subprocess.Popen) -> None:
             time.sleep(0.5)
 
 
+def chain_env(url: str) -> dict[str, str]:
+    """The chain source pointed at the local chain, which starts at block 0 and has no rate limit of its own."""
+    return {"POLYGON_RPC_URL": url, "POLYGON_LOG_START_BLOCK": "0", "POLYGON_LOG_BLOCK_RANGE": "1000", "POLYGON_RPC_RATE_LIMIT": "500"}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("demo", "dev"))
@@ -112,15 +145,21 @@ def main() -> int:
         # Values, not EnvVars: this script runs outside Dagster.
         resources = make_resources(lambda variable: settings.value(variable, env))
         prepare(resources)
-        with replica_process(FIXTURE) as url:
+        chain_options = ("--seeds", str(CHAIN_SEEDS), "--resolve", str(CHAIN_RESOLUTIONS), "--max-log-blocks", "1000")
+        with replica_process(FIXTURE) as url, module_process("chain_replica", *chain_options) as chain_url:
             print(f"make {mode}: GOLDSKY_URL is the local subgraph replica {url} (a GOLDSKY_URL you set is not used here)")
-            env["GOLDSKY_URL"] = url
+            print(f"make {mode}: POLYGON_RPC_URL is the local chain {chain_url}, running the Conditional Tokens contract")
+            env |= {"GOLDSKY_URL": url, **chain_env(chain_url)}
             if mode == "dev":
-                dev(env)
+                dev({**env, "PAYOUT_INPUT_IDS": str(DAY_TWO_INPUT)})
                 return 0
             started = time.monotonic()
             materialize(env, BACKFILL, "--partition-range", f"{SHARDS[0]}...{SHARDS[-1]}")
+            print(f"make demo: the next day, the input gains {CHAIN_BORN} ids resolved on the local chain ({DAY_TWO_INPUT.name})")
+            env["PAYOUT_INPUT_IDS"] = str(DAY_TWO_INPUT)
+            materialize(env, BACKFILL, "--partition-range", f"{SHARDS[0]}...{SHARDS[-1]}")
             materialize(env, "vw_resolutions_truth")
+            resources = make_resources(lambda variable: settings.value(variable, env))
             print(summary(resources, time.monotonic() - started))
     except subprocess.CalledProcessError as failure:
         print(f"make {mode} stopped: the Dagster run failed (exit code {failure.returncode}); its log above says why", file=sys.stderr)

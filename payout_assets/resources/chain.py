@@ -38,9 +38,9 @@ class ChainResource(dg.ConfigurableResource):
     lagging_after_hours: float = Field(
         default=6.0, description="While the subgraph's head is older than this, its unresolved ids are asked of the chain too."
     )
-    log_block_range: int = Field(default=2000, ge=1, description="Blocks per eth_getLogs (POLYGON_LOG_BLOCK_RANGE); free endpoints cap it.")
+    log_block_range: int = Field(default=2000, description="Blocks per eth_getLogs (POLYGON_LOG_BLOCK_RANGE); free endpoints cap it.")
     log_start_block: int = Field(
-        default=4_023_686, ge=0, description="First block scanned for resolution events (POLYGON_LOG_START_BLOCK): the CTF's deployment."
+        default=4_023_686, description="First block scanned for resolution events (POLYGON_LOG_START_BLOCK): the CTF's deployment."
     )
 
     @property

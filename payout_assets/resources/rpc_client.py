@@ -75,6 +75,17 @@ def _retry_after(headers: Any) -> float | None:
     return float(value) if value and value.strip().isdigit() else None
 
 
+async def _bounded_body(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body, refused (connection dropped) as soon as it passes MAX_BODY_BYTES."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            response.close()
+            raise _BatchFailed(f"the answer exceeds {MAX_BODY_BYTES} bytes", retryable=True)
+    return bytes(body)
+
+
 class RpcClient:
     """One session against one endpoint; `async with` it and share it across calls.
 
@@ -179,15 +190,12 @@ class RpcClient:
             slot = await self._limiter.acquire()
             try:
                 async with self._session.post(self._url, json=body, trace_request_ctx=slot) as response:
-                    raw = await response.content.read(MAX_BODY_BYTES + 1)
-                    status, headers = response.status, response.headers
+                    if response.status != 200:
+                        raise _BatchFailed(f"HTTP {response.status} from the RPC endpoint", retryable=response.status in RETRYABLE_HTTP,
+                                           retry_after=_retry_after(response.headers), rate_limited=response.status == 429)
+                    raw = await _bounded_body(response)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
                 raise _BatchFailed(self._scrub(f"{type(error).__name__}: {error}".rstrip(": ")), retryable=True) from None
-        if status != 200:
-            raise _BatchFailed(f"HTTP {status} from the RPC endpoint", retryable=status in RETRYABLE_HTTP,
-                               retry_after=_retry_after(headers), rate_limited=status == 429)
-        if len(raw) > MAX_BODY_BYTES:
-            raise _BatchFailed(f"the answer exceeds {MAX_BODY_BYTES} bytes", retryable=True)
         try:
             answers = json.loads(raw)
         except ValueError:
