@@ -54,3 +54,26 @@ def redact_url(url: str) -> str:
         safe="*",
     )
     return urlunsplit((parts.scheme, netloc, "/".join(segments), query, ""))
+
+
+def rpc_display_url(url: str) -> str:
+    """Scheme and host only: JSON-RPC providers put their key in the path (`/v2/<key>`,
+    `/polygon/<key>`) as often as in the query."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<an unparseable URL>"
+    rest = "/…" if parts.path.strip("/") or parts.query or parts.username else "/"
+    return f"{parts.scheme}://{host}{port}{rest}"
+
+
+def rpc_url_secrets(url: str) -> list[str]:
+    """Every part of `url` that `rpc_display_url` hides and that is long enough to be a key."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    pieces = [parts.username or "", parts.password or "", *parts.path.split("/"), *parts.query.replace("=", "&").split("&")]
+    return sorted({url, *(piece for piece in pieces if len(piece) >= 6)}, key=len, reverse=True)

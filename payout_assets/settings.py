@@ -6,6 +6,7 @@ Nothing else in the project reads `os.environ`.
 """
 
 import math
+import re
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from payout_assets.bounds import AnswerBounds
-from payout_assets.redaction import redact_url
+from payout_assets.redaction import redact_url, rpc_display_url
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data"
@@ -56,6 +57,7 @@ def _number(low: float, high: float = math.inf, above: bool = False) -> Callable
 
 
 HTTP_URL = Rule(_http_url, "an http:// or https:// URL with a host")
+RPC_URL = Rule(_http_url, "an http:// or https:// URL with a host (unset it to turn the chain source off)")
 AT_LEAST_ONE = Rule(_number(1), "at least 1")
 SECONDS_ABOVE_ZERO = Rule(_number(0, above=True), "a number of seconds above 0")
 SECONDS = Rule(_number(0), "a number of seconds, 0 or more")
@@ -89,6 +91,8 @@ class Setting:
 
     def shown(self, value: object) -> str:
         """The value as a message may show it: a URL without its secrets."""
+        if self.rule is RPC_URL:
+            return rpc_display_url(str(value))
         return redact_url(str(value)) if self.rule is HTTP_URL else repr(value)
 
     def for_resource(self) -> object:
@@ -132,12 +136,15 @@ SETTINGS: dict[str, Setting] = {
         Setting("PAYOUT_SHARDS_DIR", str(DATA_DIR / "shards"), "per-shard Parquet of ids, statuses, fetch stats"),
         Setting("PAYOUT_SENSOR_INTERVAL_SECONDS", 86400, "seconds between two ticks of the daily sensor", int),
         Setting("PAYOUT_RECHECK_HOURS", 24.0, "an unsettled id is re-checked once it is this old", float),
-        Setting("POLYGON_RPC_URL", None, "Polygon JSON-RPC endpoint of the chain source (may hold a key); unset: off"),
-        Setting("POLYGON_CTF_ADDRESS", POLYMARKET_CTF, "the Conditional Tokens contract"),
-        Setting("POLYGON_RPC_RATE_LIMIT", 50, "JSON-RPC requests that may start in any 10 s window", int),
-        Setting("POLYGON_RPC_BATCH_SIZE", 50, "calls per JSON-RPC batch", int),
-        Setting("POLYGON_LOG_BLOCK_RANGE", 2000, "blocks per eth_getLogs request", int),
-        Setting("POLYGON_LOG_START_BLOCK", 4_023_686, "first block scanned for resolution events (the CTF's deployment)", int),
+        Setting("POLYGON_RPC_URL", None, "Polygon JSON-RPC endpoint of the chain source (may hold a key); unset: off",
+                str, RPC_URL),
+        Setting("POLYGON_CTF_ADDRESS", POLYMARKET_CTF, "the Conditional Tokens contract", str,
+                Rule(lambda v: isinstance(v, str) and re.fullmatch(r"0x[0-9a-fA-F]{40}", v) is not None, "a 0x-prefixed 20-byte address")),
+        Setting("POLYGON_RPC_RATE_LIMIT", 50, "JSON-RPC requests that may start in any 10 s window", int, AT_LEAST_ONE),
+        Setting("POLYGON_RPC_BATCH_SIZE", 50, "calls per JSON-RPC batch", int, AT_LEAST_ONE),
+        Setting("POLYGON_LOG_BLOCK_RANGE", 2000, "blocks per eth_getLogs request", int, AT_LEAST_ONE),
+        Setting("POLYGON_LOG_START_BLOCK", 4_023_686, "first block scanned for resolution events (the CTF's deployment)", int,
+                Rule(_number(0), "a block number, 0 or more")),
     )
 }
 

@@ -14,7 +14,7 @@ from chain_replica import ChainServer, SeededCondition
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.conditional_tokens import FAILED, RESOLVED, UNKNOWN, UNRESOLVED, ChainCondition
 from payout_assets.resources.goldsky_client import RequestStats
-from payout_assets.resources.rpc_client import display_url, url_secrets
+from payout_assets.redaction import rpc_display_url, rpc_url_secrets
 from subgraph_replica.loop_thread import LoopThread
 from subgraph_replica.server import start_site
 
@@ -175,9 +175,9 @@ def test_an_unreachable_endpoint_fails_its_ids_without_naming_the_key() -> None:
 def test_display_url_never_shows_a_key_wherever_it_sits(key: str) -> None:
     for url in (f"https://polygon-mainnet.g.alchemy.com/v2/{key}", f"https://rpc.ankr.com/polygon/{key}",
                 f"https://node.example/rpc?apikey={key}", f"https://user:{key}@node.example/"):
-        assert key not in display_url(url)
+        assert key not in rpc_display_url(url)
         text = f"cannot reach {url}: refused"
-        for secret in url_secrets(url):
+        for secret in rpc_url_secrets(url):
             text = text.replace(secret, "***")
         assert key not in text
 
@@ -201,3 +201,13 @@ def test_an_answer_past_the_bound_is_refused(monkeypatch) -> None:
         conditions, _ = read(fast(url, max_attempts=2), IDS[:2])
     assert [c.state for c in conditions.values()] == [FAILED] * 2
     assert "exceeds 100000 bytes" in conditions[IDS[0]].reason
+
+
+def test_a_day_long_retry_after_fails_the_calls_now_instead_of_stalling(chain: ChainServer) -> None:
+    chain.configure(rate_limit=1, window_seconds=86_400.0)
+    started = time.monotonic()
+    conditions, stats = read(fast(chain.url, rate_limit=100), IDS)
+    assert time.monotonic() - started < 10
+    assert stats.rate_limited >= 1
+    refused = [c for c in conditions.values() if c.state == FAILED]
+    assert refused and all("past the bound" in c.reason for c in refused)

@@ -118,3 +118,14 @@ def test_the_cli_reports_a_bad_setting_by_name():
 def test_a_resource_built_in_code_is_checked_when_it_makes_a_client():
     with pytest.raises(SettingError, match="GOLDSKY_MAX_ATTEMPTS must be at least 1; it is 0"):
         GoldskyResource(max_attempts=0).client()
+
+
+def test_a_bad_chain_setting_names_its_variable_and_never_shows_the_key(monkeypatch):
+    monkeypatch.setenv("POLYGON_RPC_URL", "polygon-mainnet.example/v2/SECRETKEY123456")
+    with pytest.raises(SettingError, match="POLYGON_RPC_URL must be an http") as refused:
+        build_defs()
+    assert "SECRETKEY123456" not in str(refused.value)
+    monkeypatch.setenv("POLYGON_RPC_URL", "https://polygon-mainnet.example/v2/SECRETKEY123456")
+    monkeypatch.setenv("POLYGON_RPC_BATCH_SIZE", "0")
+    with pytest.raises(SettingError, match="POLYGON_RPC_BATCH_SIZE must be at least 1"):
+        build_defs()

@@ -10,7 +10,8 @@ from pydantic import Field
 from payout_assets.resources.conditional_tokens import ConditionalTokens
 from payout_assets.resources.goldsky_client import RetryPolicy
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter
-from payout_assets.resources.rpc_client import RpcClient, display_url
+from payout_assets.redaction import rpc_display_url
+from payout_assets.resources.rpc_client import RpcClient
 from payout_assets.settings import POLYMARKET_CTF
 
 
@@ -50,7 +51,7 @@ class ChainResource(dg.ConfigurableResource):
     @property
     def display_url(self) -> str:
         """Where the chain is read, fit for logs and metadata (no path, no query, no key)."""
-        return display_url(self.rpc_url) if self.rpc_url else "off (POLYGON_RPC_URL is unset)"
+        return rpc_display_url(self.rpc_url) if self.rpc_url else "off (POLYGON_RPC_URL is unset)"
 
     @asynccontextmanager
     async def contract(self) -> AsyncIterator[ConditionalTokens]:

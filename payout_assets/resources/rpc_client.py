@@ -15,37 +15,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
-from payout_assets.resources.goldsky_client import RETRYABLE_HTTP, RequestStats, RetryPolicy
+from payout_assets.bounds import AnswerBounds
+from payout_assets.redaction import rpc_url_secrets
+from payout_assets.resources.goldsky_client import RETRYABLE_HTTP, RequestStats, RetryPolicy, retry_after_seconds
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter, Slot
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # an answer larger than this is refused, not buffered
 PERMANENT_CODES = {-32600, -32601, -32602, 3}  # bad request, unknown method, bad params, reverted
-
-
-def display_url(url: str) -> str:
-    """Scheme and host only: RPC providers put keys in the path (`/v2/<key>`) or query."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<an unparseable URL>"
-    rest = "/…" if parts.path.strip("/") or parts.query or parts.username else "/"
-    return f"{parts.scheme}://{host}{port}{rest}"
-
-
-def url_secrets(url: str) -> list[str]:
-    """Every part of `url` that `display_url` hides and that is long enough to be a key."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return [url]
-    pieces = [parts.username or "", parts.password or "", *parts.path.split("/"), *parts.query.replace("=", "&").split("&")]
-    return sorted({url, *(piece for piece in pieces if len(piece) >= 6)}, key=len, reverse=True)
 
 
 @dataclass(frozen=True)
@@ -70,19 +49,14 @@ class _BatchFailed(Exception):
         self.rate_limited = rate_limited
 
 
-def _retry_after(headers: Any) -> float | None:
-    value = (headers or {}).get("Retry-After")
-    return float(value) if value and value.strip().isdigit() else None
-
-
-async def _bounded_body(response: aiohttp.ClientResponse) -> bytes:
-    """The whole body, refused (connection dropped) as soon as it passes MAX_BODY_BYTES."""
+async def _bounded_body(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The whole body, refused (connection dropped) as soon as it passes `max_bytes`."""
     body = bytearray()
     async for chunk in response.content.iter_chunked(64 * 1024):
         body += chunk
-        if len(body) > MAX_BODY_BYTES:
+        if len(body) > max_bytes:
             response.close()
-            raise _BatchFailed(f"the answer exceeds {MAX_BODY_BYTES} bytes", retryable=True)
+            raise _BatchFailed(f"the answer exceeds {max_bytes} bytes", retryable=True)
     return bytes(body)
 
 
@@ -103,7 +77,8 @@ class RpcClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._max_in_flight = max_in_flight
         self._retry = retry
-        self._secrets = url_secrets(url)
+        # The subgraph client's bounds: reasons short and without the URL's key, bodies and waits bounded.
+        self._bounds = AnswerBounds(max_body_bytes=MAX_BODY_BYTES, secrets=tuple(rpc_url_secrets(url)))
         self._ids = itertools.count()
 
     async def __aenter__(self) -> "RpcClient":
@@ -121,11 +96,6 @@ class RpcClient:
     async def _chunk_sent(self, _session: object, context: Any, _params: object) -> None:
         if isinstance(context.trace_request_ctx, Slot):
             self._limiter.mark_sent(context.trace_request_ctx)
-
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text[:300]
 
     async def call_all(self, calls: Sequence[RpcCall]) -> tuple[list[RpcResult], RequestStats]:
         """Every call's result or reason, in order; never raises for an upstream failure."""
@@ -163,8 +133,11 @@ class RpcClient:
             answers = await self._post(body)
         except _BatchFailed as failure:
             stats.rate_limited += failure.rate_limited
-            if failure.retry_after:
-                self._limiter.pause(failure.retry_after)
+            wait, bound = failure.retry_after or 0.0, self._bounds.max_retry_after_seconds
+            if wait > bound:  # a day-long wait would stall the run: these calls fail now, the next run asks again
+                return {i: (f"{failure}; Retry-After {wait:.0f} s is past the bound of {bound:.0f} s", False) for i in chunk}
+            if wait:
+                self._limiter.pause(wait)
             return {i: (str(failure), failure.retryable) for i in chunk}
         by_id = {a["id"]: a for a in answers if isinstance(a, dict) and isinstance(a.get("id"), int)}
         outcome: dict[int, tuple[Any, bool]] = {}
@@ -177,7 +150,7 @@ class RpcClient:
             else:
                 error = answer.get("error")
                 code = error.get("code") if isinstance(error, dict) else None
-                message = self._scrub(str(error.get("message") if isinstance(error, dict) else error))
+                message = self._bounds.reason(str(error.get("message") if isinstance(error, dict) else error))
                 reason = f"JSON-RPC error {code}: {message}"
                 if code in PERMANENT_CODES or "revert" in message.lower():
                     outcome[index] = (RpcResult(error=reason), False)  # no retry changes this answer
@@ -192,15 +165,16 @@ class RpcClient:
                 async with self._session.post(self._url, json=body, trace_request_ctx=slot) as response:
                     if response.status != 200:
                         raise _BatchFailed(f"HTTP {response.status} from the RPC endpoint", retryable=response.status in RETRYABLE_HTTP,
-                                           retry_after=_retry_after(response.headers), rate_limited=response.status == 429)
-                    raw = await _bounded_body(response)
+                                           retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+                                           rate_limited=response.status == 429)
+                    raw = await _bounded_body(response, self._bounds.max_body_bytes)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
-                raise _BatchFailed(self._scrub(f"{type(error).__name__}: {error}".rstrip(": ")), retryable=True) from None
+                raise _BatchFailed(self._bounds.reason(f"{type(error).__name__}: {error}".rstrip(": ")), retryable=True) from None
         try:
             answers = json.loads(raw)
         except ValueError:
             raise _BatchFailed("the answer is not JSON", retryable=True) from None
         if not isinstance(answers, list):  # one error object for the whole batch
             error = answers.get("error") if isinstance(answers, dict) else answers
-            raise _BatchFailed(self._scrub(f"the batch was refused: {str(error)[:200]}"), retryable=True)
+            raise _BatchFailed(self._bounds.reason(f"the batch was refused: {str(error)[:200]}"), retryable=True)
         return answers
