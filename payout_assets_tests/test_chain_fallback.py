@@ -12,7 +12,7 @@ from payout_assets.checks.chain_checks import agreement_with_chain
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.chain import ChainResource
 from payout_assets_tests.conftest import BACKFILL, Truth, backfill, build_view, check_results, make_resources, make_truth, query
-from subgraph_replica import ConditionRow, ReplicaServer
+from subgraph_replica import ReplicaServer
 
 
 def statuses(resources: dict) -> dict[str, dict]:

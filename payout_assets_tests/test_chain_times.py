@@ -4,7 +4,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
-import pytest
 from eth_utils import keccak
 
 from chain_replica import ChainServer, seeds_from_rows
