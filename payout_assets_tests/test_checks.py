@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -13,9 +12,9 @@ from payout_assets.checks import fetch_checks, preflight, table_checks, view_che
 from payout_assets.load import CREATE_TABLE, TABLE, TABLE_COLUMNS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.statuses import to_frame
+from payout_assets.core.statuses import to_frame
 from payout_assets.view import VIEW, view_sql
-from payout_assets_tests.conftest import backfill, check_results, failed_checks, make_resources, make_truth
+from payout_assets_tests.support import BACKFILL_COMMAND, backfill, check_results, failed_checks, make_resources, make_truth
 from subgraph_replica import FaultMix, ReplicaServer
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -255,6 +254,7 @@ def test_storage_writable_errors_on_a_directory_that_cannot_be_made(tmp_path, cl
     assert preflight.storage_writable(PayoutFiles(input_ids_path="unused", shards_dir=str(tmp_path / "ok")), clickhouse).passed
 
 
+@pytest.mark.slow
 def test_a_failing_preflight_check_says_why_on_the_command_line(tmp_path: Path):
     """The README's backfill command stops before any request, and the terminal shows the reason."""
     empty = tmp_path / "ids.txt"
@@ -268,11 +268,7 @@ def test_a_failing_preflight_check_says_why_on_the_command_line(tmp_path: Path):
         "GOLDSKY_URL": "http://127.0.0.1:9/unreachable",
     }
     (tmp_path / "home").mkdir()
-    command = [
-        str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m", "payout_assets",
-        "--select", "missing_condition_ids,goldsky_payouts,resolutions_external_ingest", "--partition-range", "0...f",
-    ]
-    run_ = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
+    run_ = subprocess.run(BACKFILL_COMMAND, capture_output=True, text=True, env=env, timeout=180)
     output = run_.stdout + run_.stderr
     assert run_.returncode != 0
     assert f"check input_ids_valid failed (ERROR): {empty} holds no valid condition id" in output, output[-3000:]

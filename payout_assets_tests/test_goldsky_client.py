@@ -12,8 +12,8 @@ import pytest
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape, PermanentFailure, retry_after_seconds
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter
-from payout_assets.statuses import classify
-from payout_assets_tests.conftest import Truth, make_truth
+from payout_assets.core.statuses import classify
+from payout_assets_tests.support import Truth, make_truth
 from subgraph_replica import ConditionRow, ReplicaServer
 
 

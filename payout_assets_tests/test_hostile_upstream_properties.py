@@ -10,12 +10,13 @@ from datetime import datetime, timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payout_assets.bounds import AnswerBounds
-from payout_assets.payouts import UINT32_MAX, Payout, from_decimals, from_numerators
+from payout_assets.core.bounds import AnswerBounds
+from payout_assets.core.payouts import UINT32_MAX, Payout, from_decimals, from_numerators
 from payout_assets.resources.goldsky import GoldskyResource
-from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape
-from payout_assets.statuses import RESOLVED, STATUSES, classify, to_frame
-from payout_assets_tests.conftest import ScriptedAnswer, ScriptedUpstream, random_ids
+from payout_assets.core.subgraph import BatchAnswer, PayoutShape
+from payout_assets.core.statuses import RESOLVED, STATUSES, classify, to_frame
+from payout_assets_tests.support import random_ids
+from payout_assets_tests.support.processes import ScriptedAnswer, ScriptedUpstream
 from subgraph_replica import big_decimal_ratio
 from subgraph_replica.faults import CORRUPT_ANSWERS, CORRUPT_VALUES
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
-from payout_assets.condition_ids import read_id_file
+from payout_assets.core.condition_ids import read_id_file
 from subgraph_replica import ConditionRow, synthesize_truth, write_fixture
 
 DEMO_SEED = 2026

@@ -23,7 +23,7 @@ from payout_assets.input_ids import read_input_ids
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
 from payout_assets.settings import DATA_DIR, PROJECT_DIR
-from payout_assets.statuses import STATUSES, count_statuses
+from payout_assets.core.statuses import STATUSES, count_statuses
 from payout_assets.view import VIEW
 from scripts.demo_data import OVERLAP_SQL, real_outcome_rows, seed_existing_table, write_demo_fixture
 from subgraph_replica.process import replica_process

@@ -7,9 +7,10 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from payout_assets.bounds import AnswerBounds
-from payout_assets.redaction import redact_url
-from payout_assets.resources.goldsky_client import GoldskyClient, RetryPolicy, endpoint_fingerprint
+from payout_assets.core.bounds import AnswerBounds
+from payout_assets.core.redaction import redact_url
+from payout_assets.core.subgraph import endpoint_fingerprint
+from payout_assets.resources.goldsky_client import GoldskyClient, RetryPolicy
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter
 from payout_assets.settings import PUBLIC_PNL_SUBGRAPH, SETTINGS
 

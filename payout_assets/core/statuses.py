@@ -10,9 +10,9 @@ from typing import Any
 
 import polars as pl
 
-from payout_assets.bounds import AnswerBounds
-from payout_assets.payouts import UINT32_MAX, MalformedPayout, from_decimals, from_numerators, shown
-from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape, SubgraphInfo
+from payout_assets.core.bounds import AnswerBounds
+from payout_assets.core.payouts import UINT32_MAX, MalformedPayout, from_decimals, from_numerators, shown
+from payout_assets.core.subgraph import BatchAnswer, PayoutShape, SubgraphInfo
 
 RESOLVED, UNRESOLVED, NOT_FOUND, MALFORMED, FAILED = (
     "resolved",
