@@ -177,7 +177,7 @@ def test_every_request_tells_the_limiter_when_it_left(truth_5k: Truth, monkeypat
     assert len({id(slot) for slot in sent}) == accepted == 3  # every request, once its body left
 
 
-def fetch_with_faults(truth: Truth, ids: list[str], kinds: tuple[str, ...], rate: float = 1.0, caplog=None, **options):
+def fetch_with_faults(truth: Truth, ids: list[str], kinds: tuple[str, ...], rate: float = 1.0, **options):
     """One batch against a replica serving `kinds` at `rate` (discovery spared); its answer and
     the replica's stats."""
     faults = {"rate": rate, "seed": 5, "kinds": kinds, "id_prefixes": ("0x",), "oversized_bytes": 8 * 2**20}
