@@ -44,7 +44,7 @@ class PayoutShape:
             return cls("decimals", has_time)
         raise UnsupportedSubgraph(
             "the subgraph's Condition has neither payoutNumerators/payoutDenominator nor "
-            f"payouts; its fields are {sorted(fields)}"
+            f"payouts; its fields are {sorted(fields)[:20]}"[:300]
         )
 
     def _fields(self) -> str:

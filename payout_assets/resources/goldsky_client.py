@@ -165,20 +165,8 @@ class GoldskyClient:
         return endpoint_fingerprint(self._url)
 
     async def discover(self) -> SubgraphInfo:
-        """Payout shape and indexing status, in one request."""
-        data, _ = await self._execute(DISCOVERY_QUERY, {})
-        condition_type = data.get("__type")
-        if condition_type is None:
-            raise UnsupportedSubgraph("the subgraph has no Condition entity")
-        meta = data["_meta"]
-        info = SubgraphInfo(
-            endpoint=self.endpoint,
-            shape=PayoutShape.from_fields({f["name"] for f in condition_type["fields"]}),
-            block_number=int(meta["block"]["number"]),
-            block_timestamp=int(meta["block"]["timestamp"]) if meta["block"].get("timestamp") else None,
-            has_indexing_errors=bool(meta.get("hasIndexingErrors")),
-            supports_change_block="_change_block" in {f["name"] for f in (data.get("filter") or {}).get("inputFields") or []},
-        )
+        """Payout shape and indexing status, in one request; an unusable answer is retried."""
+        info, _ = await self._execute(DISCOVERY_QUERY, {}, read=lambda data: _subgraph_info(data, self.endpoint))
         return info
 
     async def fetch_batch(self, query: DocumentNode, ids: Sequence[str]) -> BatchAnswer:
@@ -333,15 +321,47 @@ def _data_object(data: Any) -> dict[str, Any]:
     return data
 
 
-def _payout_page(data: Any) -> tuple[list[dict[str, Any]], int]:
-    """A payout query's conditions and `_meta.block.number`, or a retry if either is unusable."""
-    conditions = _data_object(data).get("conditions")
-    if not isinstance(conditions, list) or not all(isinstance(entity, dict) for entity in conditions):
-        raise _Retryable("the answer's conditions are not a list of objects")
+def _meta_block(data: dict[str, Any]) -> dict[str, Any]:
+    """The answer's `_meta.block`, whose `number` is a block number, or a retry."""
     meta = data.get("_meta")
     block = meta.get("block") if isinstance(meta, dict) else None
     number = block.get("number") if isinstance(block, dict) else None
     if type(number) is not int or not 0 <= number <= MAX_BLOCK_NUMBER:
         raise _Retryable(f"the answer's _meta.block.number is {str(number)[:40]!r}, not a block number")
-    return conditions, number
+    return block  # type: ignore[return-value]
+
+
+def _payout_page(data: Any) -> tuple[list[dict[str, Any]], int]:
+    """A payout query's conditions and `_meta.block.number`, or a retry if either is unusable."""
+    conditions = _data_object(data).get("conditions")
+    if not isinstance(conditions, list) or not all(isinstance(entity, dict) for entity in conditions):
+        raise _Retryable("the answer's conditions are not a list of objects")
+    return conditions, _meta_block(data)["number"]
+
+
+def _names(items: object) -> set[str]:
+    """The `name`s in an introspection list; anything else in it names nothing."""
+    if not isinstance(items, list):
+        return set()
+    return {item["name"] for item in items if isinstance(item, dict) and isinstance(item.get("name"), str)}
+
+
+def _subgraph_info(data: Any, endpoint: str) -> SubgraphInfo:
+    """The discovery answer, or a retry if it is unusable."""
+    condition_type = _data_object(data).get("__type")
+    if condition_type is None:
+        raise UnsupportedSubgraph("the subgraph has no Condition entity")
+    if not isinstance(condition_type, dict):
+        raise _Retryable("the answer's __type is not an object")
+    block, meta = _meta_block(data), data["_meta"]
+    timestamp = block.get("timestamp")
+    filter_type = data.get("filter")
+    return SubgraphInfo(
+        endpoint=endpoint,
+        shape=PayoutShape.from_fields(_names(condition_type.get("fields"))),
+        block_number=block["number"],
+        block_timestamp=timestamp if type(timestamp) is int and 0 < timestamp <= MAX_BLOCK_NUMBER else None,
+        has_indexing_errors=meta.get("hasIndexingErrors") is True,
+        supports_change_block="_change_block" in _names(filter_type.get("inputFields") if isinstance(filter_type, dict) else None),
+    )
 
