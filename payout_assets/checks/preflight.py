@@ -5,6 +5,7 @@ They check `missing_condition_ids` and block: an ERROR here stops the run before
 """
 
 import asyncio
+import logging
 import math
 import tempfile
 import time
@@ -88,11 +89,14 @@ def clickhouse_ready(client: Client) -> tuple[dg.AssetCheckResult, dict[str, int
     return _result("clickhouse_ready", None, {"target_table": f"{TABLE} exists"}), loaded
 
 
-def goldsky_ready(goldsky: GoldskyResource, files: PayoutFiles, max_lag_hours: float, run_id: str) -> dg.AssetCheckResult:
-    """Probe the endpoint; what it finds is stored for this run's fetch, which then plans at once."""
+def goldsky_ready(
+    goldsky: GoldskyResource, files: PayoutFiles, max_lag_hours: float, run_id: str, log: logging.Logger | None = None
+) -> dg.AssetCheckResult:
+    """Probe the endpoint; what it finds is stored for this run's fetch, which then plans at once.
+    Every retry is logged with its wait: an unreachable endpoint is not a silent half minute."""
     endpoint = {"endpoint": goldsky.display_url}  # never the key a gateway URL may carry
     try:
-        client = goldsky.client()
+        client = goldsky.client(log, logged_wait_seconds=0)
     except SettingError as error:
         return _result("goldsky_ready", str(error), endpoint)
 
@@ -163,7 +167,7 @@ def _preflight(
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The endpoint answers in a round trip; the local checks run meanwhile.
         if inputs.passed:
-            probe = pool.submit(goldsky_ready, goldsky, files, config.max_subgraph_lag_hours, context.run.run_id)
+            probe = pool.submit(goldsky_ready, goldsky, files, config.max_subgraph_lag_hours, context.run.run_id, context.log)
         yield storage_writable(files, clickhouse)
         loaded: dict[str, int] = {}
         try:

@@ -113,6 +113,7 @@ class GoldskyClient:
         retry: RetryPolicy = RetryPolicy(),
         bounds: AnswerBounds = AnswerBounds(),
         log: logging.Logger | None = None,
+        logged_wait_seconds: float = LOGGED_WAIT_SECONDS,
     ) -> None:
         self._url = url
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
@@ -123,6 +124,7 @@ class GoldskyClient:
         # Every reason this client writes is cut short and stripped of the key and the URL's secrets.
         self.bounds = replace(bounds, secrets=(*bounds.secrets, *([api_key] if api_key else []), *url_secrets(url)))
         self._log = log or logging.getLogger(__name__)
+        self._logged_wait_seconds = logged_wait_seconds
         self._client: Client | None = None
         self._session: Any = None
 
@@ -236,7 +238,7 @@ class GoldskyClient:
                 if failure.retry_after:
                     self._limiter.pause(failure.retry_after)
                 delay = self._retry.delay(attempt, failure.retry_after)
-                if delay >= LOGGED_WAIT_SECONDS:
+                if delay >= self._logged_wait_seconds:
                     self._log.info(f"waiting {delay:.0f} s before attempt {attempt + 1}: {reason}")
                 await asyncio.sleep(delay)
             except PermanentFailure as failure:

@@ -137,6 +137,11 @@ def failed_checks(result: dg.ExecuteInProcessResult) -> dict[str, str]:
     return {name: e.severity.value for name, e in check_results(result).items() if not e.passed}
 
 
+def log_messages(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> list[str]:
+    """The run's log lines, as the UI and the terminal show them."""
+    return [entry.user_message for entry in instance.all_logs(result.run_id)]
+
+
 def query(resources: dict, sql: str) -> list[tuple]:
     with resources["clickhouse"].get_client() as client:
         return client.query(sql).result_rows

@@ -25,7 +25,7 @@ from payout_assets.partitions import RANGE_TAGS
 from payout_assets_tests.support import BACKFILL_KEYS, Truth
 from payout_assets_tests.support.processes import free_port, stop_group
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 START_TIMEOUT = 60  # webserver answering and the code location loaded
