@@ -3,7 +3,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 
-.PHONY: install demo dev test bench clean
+.PHONY: install demo dev test test-fast bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -36,6 +36,10 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 
 test: install
 	$(PYTHON) -m pytest
+
+# The inner loop: everything but the process-level tests (marked `slow`).
+test-fast: install
+	$(PYTHON) -m pytest -m "not slow"
 
 bench: install
 	$(PYTHON) -m scripts.bench $(ARGS)

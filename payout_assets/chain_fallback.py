@@ -14,13 +14,13 @@ from datetime import datetime, timezone
 
 import polars as pl
 
-from payout_assets.payouts import MalformedPayout, from_numerators
+from payout_assets.core.payouts import MalformedPayout, from_numerators
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.conditional_tokens import RESOLVED as CHAIN_RESOLVED
 from payout_assets.resources.conditional_tokens import ChainCondition
-from payout_assets.resources.goldsky_client import RequestStats, SubgraphInfo
+from payout_assets.core.subgraph import RequestStats, SubgraphInfo
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.statuses import (
+from payout_assets.core.statuses import (
     CHAIN_SHAPE,
     CHAIN_SOURCE,
     NOT_FOUND,

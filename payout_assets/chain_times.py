@@ -21,9 +21,9 @@ import polars as pl
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.conditional_tokens import ConditionalTokens, MalformedAnswer, Resolution
-from payout_assets.resources.goldsky_client import RequestStats
+from payout_assets.core.subgraph import RequestStats
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.statuses import RESOLVED
+from payout_assets.core.statuses import RESOLVED
 
 KIND = "chain_times"
 SCHEMA = {"condition_id": pl.String, "block_number": pl.UInt64, "resolved_at": pl.Datetime("us", "UTC")}

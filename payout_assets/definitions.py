@@ -1,6 +1,5 @@
 """The code location: assets, checks, sensor and resources, configured from the environment."""
 
-import gc
 from collections.abc import Callable
 
 import dagster as dg
@@ -16,6 +15,7 @@ from payout_assets.input_ids import missing_condition_ids
 from payout_assets.load import resolutions_external_ingest
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.goldsky import VARIABLES as GOLDSKY_VARIABLES
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.resources.run_lock import RunLock
@@ -34,18 +34,9 @@ def make_resources(setting: Callable[[str], object] = settings.for_resource) -> 
     return {
         "files": files,
         "goldsky": GoldskyResource(
-            url=setting("GOLDSKY_URL"),
             api_key=setting("GOLDSKY_API_KEY"),
-            rate_limit=setting("GOLDSKY_RATE_LIMIT"),
-            timeout_seconds=setting("GOLDSKY_TIMEOUT_SECONDS"),
-            max_attempts=setting("GOLDSKY_MAX_ATTEMPTS"),
-            backoff_seconds=setting("GOLDSKY_BACKOFF_SECONDS"),
             history_dir=setting("PAYOUT_SHARDS_DIR"),
-            max_body_bytes=setting("GOLDSKY_MAX_BODY_BYTES"),
-            max_retry_after_seconds=setting("GOLDSKY_MAX_RETRY_AFTER_SECONDS"),
-            max_reason_chars=setting("GOLDSKY_MAX_REASON_CHARS"),
-            max_number_digits=setting("GOLDSKY_MAX_NUMBER_DIGITS"),
-            max_decimal_exponent=setting("GOLDSKY_MAX_DECIMAL_EXPONENT"),
+            **{field: setting(variable) for field, variable in GOLDSKY_VARIABLES.items()},
         ),
         "clickhouse": clickhouse,
         # The second source: off until POLYGON_RPC_URL is set.
@@ -75,8 +66,3 @@ def build_defs() -> dg.Definitions:
 
 
 defs = build_defs()
-
-# The objects made while loading the code location live as long as the process: moving
-# them out of the collector's sight spares every later collection (the fetch's thousands
-# of small answers make many) and the walk through them at exit.
-gc.freeze()

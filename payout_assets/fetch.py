@@ -9,9 +9,9 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from payout_assets.bounds import AnswerBounds
 from payout_assets.chain_fallback import settle_with_chain, settled_by_source
 from payout_assets.chain_times import resolution_times
+from payout_assets.core.bounds import AnswerBounds
 from payout_assets.fetch_plan import ShardFetch, batches, ids_to_fetch
 from payout_assets.input_ids import missing_condition_ids
 from payout_assets.metadata import markdown_table
@@ -19,10 +19,11 @@ from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.recheck import recheck_by_changes
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.goldsky import GoldskyResource
-from payout_assets.resources.goldsky_client import BatchAnswer, GoldskyClient, SubgraphInfo
+from payout_assets.core.subgraph import BatchAnswer, SubgraphInfo
+from payout_assets.resources.goldsky_client import GoldskyClient
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.resources.run_lock import RunLock
-from payout_assets.statuses import RESOLVED, STATUSES, classify, count_statuses, to_frame
+from payout_assets.core.statuses import RESOLVED, STATUSES, classify, count_statuses, to_frame
 
 PROGRESS_EVERY_SECONDS = 5.0
 
@@ -63,7 +64,8 @@ async def _fetch(
 ) -> SubgraphInfo:
     log, started = context.log, time.monotonic()
     async with client:
-        info = await client.discover(context.run_id)
+        # This run's pre-flight probe already asked: its answer saves a round trip before the first window.
+        info = files.read_probe(context.run_id, client.endpoint) or await client.discover()
         if info.has_indexing_errors:
             log.warning("the subgraph reports indexing errors; it may withhold data")
         plan = await recheck_by_changes(client, info, shards, plan, log)

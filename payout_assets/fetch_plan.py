@@ -6,9 +6,9 @@ from datetime import datetime
 
 import polars as pl
 
-from payout_assets.resources.goldsky_client import MAX_IDS_PER_REQUEST, RequestStats
+from payout_assets.core.subgraph import MAX_IDS_PER_REQUEST, RequestStats
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.statuses import FAILED, RESOLVED, merge, to_frame
+from payout_assets.core.statuses import FAILED, RESOLVED, merge, to_frame
 
 
 def ids_to_fetch(ids: pl.DataFrame, previous: pl.DataFrame, checked_before: datetime, endpoint: str) -> list[str]:

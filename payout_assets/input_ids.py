@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from payout_assets.condition_ids import ParsedIds, read_id_file
+from payout_assets.core.condition_ids import ParsedIds, read_id_file
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.resources.clickhouse import ClickHouseResource

@@ -12,7 +12,7 @@ from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.statuses import RESOLVED, SOURCE_OF_ROW, SUBGRAPH_SOURCE
+from payout_assets.core.statuses import RESOLVED, SOURCE_OF_ROW, SUBGRAPH_SOURCE
 
 TABLE = "default.resolutions_external_ingest"
 SOURCE = SUBGRAPH_SOURCE

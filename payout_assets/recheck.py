@@ -15,8 +15,9 @@ from datetime import datetime, timezone
 import polars as pl
 
 from payout_assets.fetch_plan import ShardFetch, batches
-from payout_assets.resources.goldsky_client import BatchAnswer, GoldskyClient, SubgraphInfo
-from payout_assets.statuses import MALFORMED, NOT_FOUND, STATUS_SCHEMA, UNRESOLVED, classify, to_frame
+from payout_assets.core.subgraph import BatchAnswer, SubgraphInfo
+from payout_assets.resources.goldsky_client import GoldskyClient
+from payout_assets.core.statuses import MALFORMED, NOT_FOUND, STATUS_SCHEMA, UNRESOLVED, classify, to_frame
 
 # Statuses that came from an answer at a known block; a failed id has none.
 ANSWERED = (UNRESOLVED, NOT_FOUND, MALFORMED)

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import dagster as dg
 
-from payout_assets.bounds import AnswerBounds
-from payout_assets.redaction import redact_url, rpc_display_url
+from payout_assets.core.bounds import AnswerBounds
+from payout_assets.core.redaction import redact_url, rpc_display_url
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data"

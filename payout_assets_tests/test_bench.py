@@ -7,10 +7,14 @@ its plumbing honest: the run, the event log, the replica's counters and the trut
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from payout_assets.resources.clickhouse import CHDB_SCHEME, ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
 from scripts.bench import COLUMNS, check, format_table, phase_rows, run_benchmark, write_inputs
+
+pytestmark = pytest.mark.slow  # process-level: `make test-fast` skips it
+
 
 IDS = 2000
 

@@ -12,7 +12,7 @@ from payout_assets.checks.chain_checks import agreement_with_chain, agrees
 from payout_assets.load import resolutions_external_ingest
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.conditional_tokens import RESOLVED, ChainCondition
-from payout_assets_tests.conftest import BACKFILL, Truth, check_results, make_resources, make_truth, random_ids
+from payout_assets_tests.support import BACKFILL, Truth, check_results, make_resources, make_truth, random_ids
 from subgraph_replica import ConditionRow, ReplicaServer
 
 CHECK_OP = "resolutions_external_ingest_agreement_with_chain"

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from chain_replica import ChainServer, SeededCondition
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.conditional_tokens import FAILED, RESOLVED, UNKNOWN, UNRESOLVED, ChainCondition
-from payout_assets.resources.goldsky_client import RequestStats
-from payout_assets.redaction import rpc_display_url, rpc_url_secrets
+from payout_assets.core.subgraph import RequestStats
+from payout_assets.core.redaction import rpc_display_url, rpc_url_secrets
 from subgraph_replica.loop_thread import LoopThread
 from subgraph_replica.server import start_site
 

@@ -11,7 +11,7 @@ from chain_replica import ChainServer, SeededCondition, seeds_from_rows
 from payout_assets.checks.chain_checks import agreement_with_chain
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.chain import ChainResource
-from payout_assets_tests.conftest import BACKFILL, Truth, backfill, build_view, check_results, make_resources, make_truth, query
+from payout_assets_tests.support import BACKFILL, Truth, backfill, build_view, check_results, make_resources, make_truth, query
 from subgraph_replica import ReplicaServer
 
 

@@ -146,6 +146,7 @@ def test_only_the_published_artifact_is_run(tmp_path) -> None:
         load_artifact(altered)
 
 
+@pytest.mark.slow
 def test_the_chain_runs_as_a_process_of_its_own(tmp_path, seeded) -> None:
     """`python -m chain_replica`, as the demo starts it."""
     write_seeds(tmp_path / "seeds.csv", seeded)

@@ -11,8 +11,8 @@ from payout_assets.chain_times import read_cursor, read_times, stamp
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.chain import ChainResource
 from payout_assets.settings import POLYMARKET_CTF
-from payout_assets.statuses import STATUS_SCHEMA
-from payout_assets_tests.conftest import backfill, check_results, make_resources, make_truth, query
+from payout_assets.core.statuses import STATUS_SCHEMA
+from payout_assets_tests.support import backfill, check_results, make_resources, make_truth, query
 from subgraph_replica import ConditionRow, ReplicaServer
 
 RANGE = 5  # blocks per eth_getLogs, on both sides

@@ -2,20 +2,29 @@
 
 import os
 import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 
 from payout_assets.checks import fetch_checks, preflight, table_checks, view_checks
+from payout_assets.core.statuses import to_frame
 from payout_assets.load import CREATE_TABLE, TABLE, TABLE_COLUMNS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.statuses import to_frame
 from payout_assets.view import VIEW, view_sql
-from payout_assets_tests.conftest import backfill, check_results, failed_checks, make_resources, make_truth
+from payout_assets_tests.support import (
+    BACKFILL_COMMAND,
+    backfill,
+    check_results,
+    failed_checks,
+    log_messages,
+    make_resources,
+    make_truth,
+)
+from payout_assets_tests.support.processes import free_port
 from subgraph_replica import FaultMix, ReplicaServer
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -255,6 +264,7 @@ def test_storage_writable_errors_on_a_directory_that_cannot_be_made(tmp_path, cl
     assert preflight.storage_writable(PayoutFiles(input_ids_path="unused", shards_dir=str(tmp_path / "ok")), clickhouse).passed
 
 
+@pytest.mark.slow
 def test_a_failing_preflight_check_says_why_on_the_command_line(tmp_path: Path):
     """The README's backfill command stops before any request, and the terminal shows the reason."""
     empty = tmp_path / "ids.txt"
@@ -268,11 +278,7 @@ def test_a_failing_preflight_check_says_why_on_the_command_line(tmp_path: Path):
         "GOLDSKY_URL": "http://127.0.0.1:9/unreachable",
     }
     (tmp_path / "home").mkdir()
-    command = [
-        str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m", "payout_assets",
-        "--select", "missing_condition_ids,goldsky_payouts,resolutions_external_ingest", "--partition-range", "0...f",
-    ]
-    run_ = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
+    run_ = subprocess.run(BACKFILL_COMMAND, capture_output=True, text=True, env=env, timeout=180)
     output = run_.stdout + run_.stderr
     assert run_.returncode != 0
     assert f"check input_ids_valid failed (ERROR): {empty} holds no valid condition id" in output, output[-3000:]
@@ -284,3 +290,14 @@ def test_every_check_describes_what_passing_means():
     for checks in defs.asset_checks:
         for spec in checks.check_specs:
             assert spec.description, f"{spec.name} has no description"
+
+
+def test_the_probe_logs_every_retry_of_an_unreachable_endpoint(tmp_path: Path):
+    ids = make_truth(20).ids
+    resources = make_resources(tmp_path, f"http://127.0.0.1:{free_port()}/subgraphs/name/pnl", ids, max_attempts=3)
+    with dg.instance_for_test() as instance:
+        result = backfill(resources, instance=instance)
+        messages = log_messages(instance, result)
+    assert failed_checks(result)["goldsky_ready"] == "ERROR"
+    waits = [m for m in messages if m.startswith("waiting ") and " before attempt " in m]
+    assert [m.split(" before attempt ")[1].split(":")[0] for m in waits] == ["2", "3"], messages

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from payout_assets.resources.clickhouse import ACCEPTED_FORMS, ClickHouseResource, ClickHouseUrlRefused
-from payout_assets_tests.conftest import Truth, backfill
+from payout_assets_tests.support import Truth, backfill
 
 
 @pytest.fixture

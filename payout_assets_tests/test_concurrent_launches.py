@@ -20,11 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from payout_assets.partitions import SHARDS
-from payout_assets_tests.conftest import Truth, make_truth
-from payout_assets_tests.test_ui_path import BACKFILL_KEYS, SUCCEEDED, DagsterUI, assert_table_matches_truth
+from payout_assets.partitions import RANGE_TAGS, SHARDS
+from payout_assets_tests.support import Truth, make_truth
+from payout_assets_tests.support.dagster_ui import BACKFILL_KEYS, SUCCEEDED, DagsterUI, assert_table_matches_truth
 from subgraph_replica import write_fixture
 from subgraph_replica.process import replica_process
+
+pytestmark = pytest.mark.slow  # process-level: `make test-fast` skips it
 
 HALVES = (SHARDS[:8], SHARDS[8:])
 
@@ -46,7 +48,7 @@ def assert_queued_one_after_the_other(ui: DagsterUI, runs: list[dict], truth: Tr
     failures = {run["runId"]: ui.run_errors(run["runId"]) for run in runs if run["status"] != "SUCCESS"}
     assert not failures, f"a run failed (chDB 'directory in use'?): {failures}"
     ranges = sorted(
-        (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"])
+        tuple(tags[tag] for tag in RANGE_TAGS)
         for tags in ({tag["key"]: tag["value"] for tag in run["tags"]} for run in runs)
     )
     assert ranges == [(half[0], half[-1]) for half in HALVES]

@@ -11,9 +11,10 @@ from payout_assets import defs, settings
 from payout_assets.definitions import build_defs, make_resources
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.settings import SettingError
+from payout_assets_tests.support import BACKFILL_KEYS
 from payout_assets.partitions import SHARDS
 
-PARTITIONED = ["missing_condition_ids", "goldsky_payouts", "resolutions_external_ingest"]
+PARTITIONED = list(BACKFILL_KEYS)
 
 
 def test_asset_graph_keys_partitions_and_policies():

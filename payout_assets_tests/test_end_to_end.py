@@ -2,26 +2,13 @@
 
 from datetime import datetime
 
-import polars as pl
 
 from payout_assets.load import TABLE
-from payout_assets.partitions import SHARDS
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.view import VIEW
-from payout_assets_tests.conftest import Truth, backfill, build_view, check_results, failed_checks, make_resources, query
+from payout_assets_tests.support import Truth, backfill, build_view, check_results, failed_checks, make_resources, query, statuses, table_contents
 from subgraph_replica import ReplicaServer
 from scripts.demo_data import seed_existing_table
-
-
-def statuses(resources: dict) -> dict[str, str]:
-    frame = pl.concat([resources["files"].read("statuses", shard) for shard in SHARDS])
-    assert frame["condition_id"].is_unique().all()
-    return dict(zip(frame["condition_id"], frame["status"].cast(pl.String)))
-
-
-def table_contents(resources: dict) -> dict[str, tuple]:
-    rows = query(resources, f"SELECT condition_id, payout_numerators, payout_denominator, winning_index, resolved_at, resolved_at_source FROM {TABLE} FINAL")
-    return {row[0]: row[1:] for row in rows}
 
 
 def test_backfill_matches_the_truth_and_is_idempotent(resources: dict, truth: Truth):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
-from payout_assets_tests.conftest import Truth, backfill, check_results, make_resources, make_truth, query
+from payout_assets_tests.support import Truth, backfill, check_results, make_resources, make_truth, query
 from subgraph_replica import ReplicaServer
 
 

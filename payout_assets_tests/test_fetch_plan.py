@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from payout_assets.fetch_plan import batches, ids_to_fetch
-from payout_assets.statuses import STATUS_SCHEMA
+from payout_assets.core.statuses import STATUS_SCHEMA
 
 CUT_OFF = datetime(2026, 11, 2, tzinfo=timezone.utc)
 HERE, ELSEWHERE = "endpoint-here", "endpoint-elsewhere"

@@ -12,8 +12,8 @@ import pytest
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape, PermanentFailure, retry_after_seconds
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter
-from payout_assets.statuses import classify
-from payout_assets_tests.conftest import Truth, make_truth
+from payout_assets.core.statuses import classify
+from payout_assets_tests.support import Truth, make_truth
 from subgraph_replica import ConditionRow, ReplicaServer
 
 
@@ -177,7 +177,7 @@ def test_every_request_tells_the_limiter_when_it_left(truth_5k: Truth, monkeypat
     assert len({id(slot) for slot in sent}) == accepted == 3  # every request, once its body left
 
 
-def fetch_with_faults(truth: Truth, ids: list[str], kinds: tuple[str, ...], rate: float = 1.0, caplog=None, **options):
+def fetch_with_faults(truth: Truth, ids: list[str], kinds: tuple[str, ...], rate: float = 1.0, **options):
     """One batch against a replica serving `kinds` at `rate` (discovery spared); its answer and
     the replica's stats."""
     faults = {"rate": rate, "seed": 5, "kinds": kinds, "id_prefixes": ("0x",), "oversized_bytes": 8 * 2**20}
@@ -228,8 +228,9 @@ def test_a_retry_after_past_the_bound_fails_the_request_at_once_and_is_logged(tr
     assert "wait of 86400 s" in caplog.text and "past the bound of 60 s" in caplog.text
 
 
-def test_a_retry_after_within_the_bound_is_honoured_and_a_long_wait_is_logged(truth_5k: Truth, caplog):
+def test_a_retry_after_within_the_bound_is_honoured_and_a_long_wait_is_logged(truth_5k: Truth, caplog, monkeypatch):
     caplog.set_level(logging.INFO)
+    monkeypatch.setattr("payout_assets.resources.goldsky_client.LOGGED_WAIT_SECONDS", 0.5)  # 5 s in production
     faults = {"rate": 1.0, "seed": 1, "kinds": ("429",), "id_prefixes": ("0x",)}
     with ReplicaServer(truth_5k.rows.values(), faults=faults) as replica:
         started = time.monotonic()
@@ -237,7 +238,13 @@ def test_a_retry_after_within_the_bound_is_honoured_and_a_long_wait_is_logged(tr
         elapsed = time.monotonic() - started
     assert elapsed >= 1.0  # the replica's Retry-After: 1
     assert answer.error == "HTTP 429 (after 2 attempts)"
-    assert "waiting" not in caplog.text  # one second is not a long wait
+    assert "waiting 1 s before attempt 2: HTTP 429" in caplog.text
+
+
+def test_a_short_wait_is_not_logged(truth_5k: Truth, caplog):
+    caplog.set_level(logging.INFO)
+    answer, _ = fetch_with_faults(truth_5k, truth_5k.ids[:10], ("500",), max_attempts=3)
+    assert answer.error == "HTTP 500 (after 3 attempts)" and "waiting" not in caplog.text
 
 
 @pytest.mark.parametrize(

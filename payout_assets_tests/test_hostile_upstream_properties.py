@@ -10,12 +10,14 @@ from datetime import datetime, timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payout_assets.bounds import AnswerBounds
-from payout_assets.payouts import UINT32_MAX, Payout, from_decimals, from_numerators
+from payout_assets.core.bounds import AnswerBounds
+from payout_assets.core.payouts import UINT32_MAX, Payout, from_decimals, from_numerators
 from payout_assets.resources.goldsky import GoldskyResource
-from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape
-from payout_assets.statuses import RESOLVED, STATUSES, classify, to_frame
-from payout_assets_tests.conftest import ScriptedAnswer, ScriptedUpstream, random_ids
+from payout_assets.core.statuses import RESOLVED, STATUSES, classify, to_frame
+from payout_assets.core.subgraph import BatchAnswer, PayoutShape, SubgraphInfo, UnsupportedSubgraph
+from payout_assets.resources.goldsky_client import PermanentFailure
+from payout_assets_tests.support import random_ids
+from payout_assets_tests.support.processes import ScriptedAnswer, ScriptedUpstream
 from subgraph_replica import big_decimal_ratio
 from subgraph_replica.faults import CORRUPT_ANSWERS, CORRUPT_VALUES
 
@@ -139,3 +141,31 @@ def test_any_response_gives_one_status_per_asked_id(scripted_upstream: ScriptedU
     assert all(len(row.get("reason") or "") <= BOUNDS.max_reason_chars for row in rows)
     assert all("gsk-property-key" not in (row.get("reason") or "") for row in rows)
     assert to_frame(rows).height == len(ASKED)
+
+
+discovery_shaped = st.fixed_dictionaries(
+    {"data": st.fixed_dictionaries(
+        {"__type": json_value | st.just({"fields": [{"name": "id"}, {"name": "payouts"}]}),
+         "filter": json_value, "_meta": json_value | st.just({"block": {"number": 5, "timestamp": 7}})}
+    ) | json_value},
+).map(_json_bytes)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=discovery_shaped | bodies, status=st.sampled_from([200] * 4 + [429, 500, 404]))
+def test_any_discovery_answer_is_read_or_refused_by_name(scripted_upstream: ScriptedUpstream, body, status):
+    """The pre-flight check reports a refusal; nothing else may come out of discovery."""
+    scripted_upstream.answer = ScriptedAnswer(status, {"Content-Type": "application/json"}, body)
+    goldsky = GoldskyResource(url=scripted_upstream.url, max_attempts=2, timeout_seconds=1.0, backoff_seconds=0.0,
+                              max_backoff_seconds=0.0, max_retry_after_seconds=0.0, rate_limit=100_000)
+
+    async def discover() -> SubgraphInfo:
+        async with goldsky.client() as client:
+            return await client.discover()
+
+    try:
+        info = asyncio.run(discover())
+    except (PermanentFailure, UnsupportedSubgraph) as refused:
+        assert len(str(refused)) <= BOUNDS.max_reason_chars + 40
+    else:
+        assert info.shape.kind in ("numerators", "decimals") and info.block_number >= 0

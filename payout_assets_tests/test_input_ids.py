@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payout_assets.condition_ids import normalise
+from payout_assets.core.condition_ids import normalise
 from payout_assets.input_ids import id_text, read_input_ids
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets_tests.conftest import random_ids
+from payout_assets_tests.support import random_ids
 
 IDS = random_ids(4, seed=11)
 

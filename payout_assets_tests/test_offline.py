@@ -5,6 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # process-level: `make test-fast` skips it
+
+
 PROJECT = Path(__file__).resolve().parent.parent
 
 

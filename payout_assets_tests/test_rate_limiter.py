@@ -1,4 +1,6 @@
 import asyncio
+import gc
+import weakref
 
 from payout_assets.resources.rate_limiter import WINDOW_MARGIN_SECONDS, SlidingWindowLimiter
 
@@ -82,3 +84,14 @@ def test_the_next_process_counts_the_last_windows_starts_from_the_history(tmp_pa
     assert 9.5 < later._wait_seconds() <= 10 + WINDOW_MARGIN_SECONDS
     history.write_text("not json")  # an unreadable history counts nothing, and breaks nothing
     assert SlidingWindowLimiter(2, 10, history=history)._wait_seconds() <= 0
+
+
+def test_the_limiter_keeps_no_event_loop_alive():
+    limiter = SlidingWindowLimiter(5, 1.0)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(limiter.acquire())
+    loop.close()
+    finished = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert finished() is None

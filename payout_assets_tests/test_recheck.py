@@ -7,11 +7,11 @@ from datetime import datetime, timezone
 
 import polars as pl
 
-from payout_assets.bounds import AnswerBounds
+from payout_assets.core.bounds import AnswerBounds
 from payout_assets.fetch_plan import ShardFetch
 from payout_assets.recheck import recheck_by_changes
-from payout_assets.resources.goldsky_client import ChangeFeed, PayoutShape, SubgraphInfo
-from payout_assets.statuses import STATUS_SCHEMA
+from payout_assets.core.subgraph import ChangeFeed, PayoutShape, SubgraphInfo
+from payout_assets.core.statuses import STATUS_SCHEMA
 
 HEAD = 5_000
 INFO = SubgraphInfo("here", PayoutShape("numerators", False), HEAD, None, False, True)

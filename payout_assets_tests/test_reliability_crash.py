@@ -7,15 +7,12 @@ run's. They use the main-subgraph schema, whose resolution times come from the s
 then every column but fetched_at/version is the same in any two runs.
 """
 
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -27,14 +24,15 @@ from payout_assets.load import TABLE, resolutions_external_ingest
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.view import VIEW
-from payout_assets_tests.conftest import Truth, backfill, build_view, make_resources, make_truth, query
-from payout_assets_tests.test_end_to_end import statuses
+from payout_assets_tests.support import BACKFILL_KEYS, FULL_RANGE, Truth, backfill, build_view, make_resources, make_truth, query, statuses
+from payout_assets_tests.support.processes import free_port, replica_admin
 from subgraph_replica import ReplicaServer, write_fixture
 from subgraph_replica.process import replica_process
 
+pytestmark = pytest.mark.slow  # process-level: `make test-fast` skips it
+
 PROJECT = Path(__file__).resolve().parent.parent
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
-BACKFILL_KEYS = ("missing_condition_ids", "goldsky_payouts", "resolutions_external_ingest")
 TABLE_SQL = (
     "SELECT condition_id, payout_numerators, payout_denominator, winning_index, resolved_at, source, "
     f"resolved_at_source, block_number FROM {TABLE} FINAL ORDER BY condition_id"
@@ -47,6 +45,7 @@ RUN_TIMEOUT = 120
 # materialization: the worst moment, where a relaunch could load the same rows twice.
 PAUSE_AFTER_INSERT_HOOK = """
 import os, time
+
 marker = os.environ.get("RELIABILITY_PAUSE_AFTER_INSERT")
 if marker:
     from clickhouse_connect.driver import client as _client
@@ -75,14 +74,6 @@ def clean_run(crash_truth: Truth, tmp_path_factory) -> tuple[list, list]:
         assert backfill(resources).success
     assert build_view(resources).success
     return query(resources, TABLE_SQL), query(resources, f"SELECT * FROM {VIEW} ORDER BY condition_id")
-
-
-def replica_admin(url: str, path: str, body: dict | None = None) -> dict:
-    base = url.split("/subgraphs/")[0]
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 class Workspace:
@@ -207,12 +198,6 @@ def test_kill_while_fetching_then_while_loading_then_relaunch(request, tmp_path,
     assert_equals_clean_run(workspace, clean_run, crash_truth)
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def step_errors(result: dg.ExecuteInProcessResult) -> str:
     """Every step failure's message, its causes included, as the UI shows them."""
     texts = []
@@ -227,7 +212,7 @@ def step_errors(result: dg.ExecuteInProcessResult) -> str:
 
 def test_clickhouse_down_while_loading_keeps_the_fetch(tmp_path):
     truth = make_truth(1000, seed=41)
-    port = closed_port()
+    port = free_port()
     with ReplicaServer(truth.rows.values()) as replica:
         resources = make_resources(tmp_path, replica.url, truth.ids)
         working = resources["clickhouse"]
@@ -237,7 +222,7 @@ def test_clickhouse_down_while_loading_keeps_the_fetch(tmp_path):
         failed = dg.materialize(
             [missing_condition_ids, goldsky_payouts, resolutions_external_ingest],
             resources=resources,
-            tags={"dagster/asset_partition_range_start": SHARDS[0], "dagster/asset_partition_range_end": SHARDS[-1]},
+            tags=FULL_RANGE,
             raise_on_error=False,
         )
         assert not failed.success
@@ -251,7 +236,7 @@ def test_clickhouse_down_while_loading_keeps_the_fetch(tmp_path):
         loaded = dg.materialize(
             [resolutions_external_ingest],
             resources=resources,
-            tags={"dagster/asset_partition_range_start": SHARDS[0], "dagster/asset_partition_range_end": SHARDS[-1]},
+            tags=FULL_RANGE,
         )
         upstream = replica.stats()
     assert loaded.success
@@ -262,7 +247,7 @@ def test_clickhouse_down_while_loading_keeps_the_fetch(tmp_path):
 
 def test_clickhouse_down_before_the_run_costs_no_payout_request(tmp_path):
     truth = make_truth(500, seed=42)
-    port = closed_port()
+    port = free_port()
     with ReplicaServer(truth.rows.values()) as replica:
         resources = make_resources(tmp_path, replica.url, truth.ids)
         resources["clickhouse"] = ClickHouseResource(url=f"http://default:hunter2-secret@127.0.0.1:{port}/default")

@@ -6,11 +6,15 @@ peaks within 100 MB of the same backfill against a clean upstream."""
 from pathlib import Path
 
 import polars as pl
+import pytest
 
-from payout_assets.bounds import AnswerBounds
+from payout_assets.core.bounds import AnswerBounds
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.payout_files import PayoutFiles
 from scripts.bench import HOSTILE_ENV, run_benchmark
+
+pytestmark = pytest.mark.slow  # process-level: `make test-fast` skips it
+
 
 IDS = 20_000  # 32 batches of ~625 ids: enough requests for every kind of the mix
 

@@ -21,13 +21,11 @@ from payout_assets.load import resolutions_external_ingest
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.goldsky import GoldskyResource
-from payout_assets_tests.conftest import backfill, make_resources, make_truth
-from payout_assets_tests.test_end_to_end import statuses
-from payout_assets_tests.test_reliability_crash import closed_port
+from payout_assets_tests.support import FULL_RANGE, backfill, make_resources, make_truth, statuses
+from payout_assets_tests.support.processes import free_port
 from subgraph_replica import ReplicaServer
 
 PROJECT = Path(__file__).resolve().parent.parent
-RANGE_TAGS = {"dagster/asset_partition_range_start": SHARDS[0], "dagster/asset_partition_range_end": SHARDS[-1]}
 
 
 def hostile_lines(smuggled: list[str]) -> list[str]:
@@ -70,7 +68,7 @@ def test_hostile_lines_are_rejected_and_never_sent(tmp_path):
 def test_invalid_line_list_shows_each_hostile_line_as_one_row(tmp_path):
     resources = make_resources(tmp_path, "http://127.0.0.1:9/unused", ["a|b|c", "x` **bold** `y"])
     del resources["goldsky"]
-    result = dg.materialize([missing_condition_ids], resources=resources, tags=RANGE_TAGS)
+    result = dg.materialize([missing_condition_ids], resources=resources, tags=FULL_RANGE)
     table = result.asset_materializations_for_node("missing_condition_ids")[0].metadata["invalid_line_list"].value
     rows = [line for line in table.splitlines() if re.match(r"^\| \d+ \|", line)]
     assert len(rows) == 2
@@ -128,7 +126,7 @@ def write_big_file(path: Path, ids: list[str], garbage: str) -> int:
 
 
 def read_in_subprocesses(*paths: Path) -> list[dict]:
-    module = PROJECT / "payout_assets" / "condition_ids.py"  # by path: the package would import Dagster
+    module = PROJECT / "payout_assets" / "core" / "condition_ids.py"  # by path: the package would import Dagster
     readers = [subprocess.Popen([sys.executable, "-c", READER, str(module), str(path)], stdout=subprocess.PIPE, text=True) for path in paths]
     outputs = [reader.communicate(timeout=120)[0] for reader in readers]
     assert [reader.returncode for reader in readers] == [0] * len(paths)
@@ -156,7 +154,7 @@ def test_a_million_lines_with_garbage_are_read_in_memory_of_the_ids_alone(tmp_pa
 
 def test_secrets_never_appear_in_logs_events_or_errors(tmp_path, monkeypatch, capfd, caplog):
     api_key, password = "gsk-live-7f3a91c2e5d84b06", "hunter2-secret"
-    port = closed_port()
+    port = free_port()
     monkeypatch.setenv("GOLDSKY_API_KEY", api_key)
     monkeypatch.setenv("CLICKHOUSE_URL", f"http://default:{password}@127.0.0.1:{port}/default")
     caplog.set_level(logging.DEBUG)
@@ -171,13 +169,13 @@ def test_secrets_never_appear_in_logs_events_or_errors(tmp_path, monkeypatch, ca
         assert not runs[0].success
         # ClickHouse dies after the pre-flight: the fetch (with the key) works, the load fails.
         three = [missing_condition_ids, goldsky_payouts, resolutions_external_ingest]
-        runs.append(dg.materialize(three, resources=resources, instance=instance, tags=RANGE_TAGS, raise_on_error=False))
+        runs.append(dg.materialize(three, resources=resources, instance=instance, tags=FULL_RANGE, raise_on_error=False))
         assert not runs[1].success
         assert set(statuses(resources).values()) >= {"resolved", "unresolved"}  # the key was accepted
         texts += [str(resources["files"].read("statuses", shard).to_dicts()) for shard in SHARDS]
         # The endpoint refuses the key: the fetch fails at discovery.
         replica.configure(require_token="another-key")
-        runs.append(dg.materialize(three[:2], resources=resources, instance=instance, tags=RANGE_TAGS, raise_on_error=False))
+        runs.append(dg.materialize(three[:2], resources=resources, instance=instance, tags=FULL_RANGE, raise_on_error=False))
         assert not runs[2].success
         assert replica.stats()["bearer_seen"]
 
@@ -202,7 +200,7 @@ def test_secrets_never_appear_in_logs_events_or_errors(tmp_path, monkeypatch, ca
 
 @pytest.mark.parametrize("password", ["hunter2@xyzzy", "hunter2#xyzzy"])
 def test_passwords_with_url_special_characters_never_leak(password):
-    clickhouse = ClickHouseResource(url=f"http://default:{password}@127.0.0.1:{closed_port()}/default")
+    clickhouse = ClickHouseResource(url=f"http://default:{password}@127.0.0.1:{free_port()}/default")
     with pytest.raises(Exception) as failure:
         with clickhouse.get_client():
             pass

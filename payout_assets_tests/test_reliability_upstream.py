@@ -5,8 +5,7 @@ import polars as pl
 from payout_assets.fetch_plan import batches
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
-from payout_assets_tests.conftest import backfill, check_results, failed_checks, make_resources, make_truth, query, random_ids
-from payout_assets_tests.test_end_to_end import statuses, table_contents
+from payout_assets_tests.support import backfill, check_results, failed_checks, make_resources, make_truth, query, random_ids, statuses, table_contents
 from subgraph_replica import FAULT_KINDS, ConditionRow, FaultMix, ReplicaServer
 from subgraph_replica.schema import unrequested_rows
 

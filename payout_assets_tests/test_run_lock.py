@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -23,14 +22,14 @@ from filelock import FileLock
 from payout_assets.load import TABLE
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import LOCK_FILE, RunLock
-from payout_assets_tests.conftest import BACKFILL, Truth, make_truth, query
+from payout_assets_tests.support import BACKFILL, BACKFILL_COMMAND, FULL_RANGE, Truth, make_truth, query
 from subgraph_replica import write_fixture
 from subgraph_replica.process import replica_process
 
+pytestmark = pytest.mark.slow  # process-level: `make test-fast` skips it
+
 PROJECT = Path(__file__).resolve().parent.parent
-DAGSTER = str(Path(sys.executable).with_name("dagster"))
 LIMIT = 18  # a run here sends 17 requests (a discovery, one per shard); the second run a few
-RANGE = {"dagster/asset_partition_range_start": "0", "dagster/asset_partition_range_end": "f"}
 
 
 def log_messages(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> list[str]:
@@ -43,7 +42,7 @@ def test_a_run_waits_for_the_run_holding_the_directory_and_says_so(resources: di
     (Path(resources["files"].shards_dir) / LOCK_FILE).write_text(json.dumps({"run_id": "earlier-run", "pid": 4242, "since": "now"}))
     results: list[dg.ExecuteInProcessResult] = []
     instance = dg.DagsterInstance.ephemeral()
-    runner = threading.Thread(target=lambda: results.append(dg.materialize(BACKFILL, resources=resources, tags=RANGE, instance=instance)))
+    runner = threading.Thread(target=lambda: results.append(dg.materialize(BACKFILL, resources=resources, tags=FULL_RANGE, instance=instance)))
     runner.start()
     time.sleep(1.5)  # the run is waiting, not working: nothing of it is on disk yet
     assert runner.is_alive() and not resources["files"].exists("ids", "0")
@@ -58,7 +57,7 @@ def test_a_run_waits_for_the_run_holding_the_directory_and_says_so(resources: di
 def test_a_run_gives_up_with_a_clear_message_when_the_wait_is_over(resources: dict):
     resources["run_lock"] = RunLock(files=resources["files"], clickhouse=resources["clickhouse"], wait_seconds=0.2)
     with FileLock(Path(resources["clickhouse"].embedded_directory) / LOCK_FILE):
-        result = dg.materialize(BACKFILL, resources=resources, tags=RANGE, raise_on_error=False)
+        result = dg.materialize(BACKFILL, resources=resources, tags=FULL_RANGE, raise_on_error=False)
     assert not result.success and not result.get_asset_materialization_events()
     [failure] = [e.event_specific_data.error.message for e in result.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE"]
     assert f"{resources['clickhouse'].embedded_directory} is in use by another process; gave up after 0 s" in failure
@@ -66,7 +65,7 @@ def test_a_run_gives_up_with_a_clear_message_when_the_wait_is_over(resources: di
 
 def test_the_lock_is_free_again_after_a_failed_run(resources: dict):
     Path(resources["files"].input_ids_path).unlink()  # missing_condition_ids fails
-    assert not dg.materialize(BACKFILL, resources=resources, tags=RANGE, raise_on_error=False).success
+    assert not dg.materialize(BACKFILL, resources=resources, tags=FULL_RANGE, raise_on_error=False).success
     for directory in (Path(resources["files"].shards_dir), resources["clickhouse"].embedded_directory):
         FileLock(directory / LOCK_FILE).acquire(timeout=0)
 
@@ -99,7 +98,7 @@ def test_two_backfills_from_a_shell_at_once_take_turns_within_the_upstream_limit
             "PAYOUT_SHARDS_DIR": str(tmp_path / "shards"),
             "GOLDSKY_RATE_LIMIT": str(LIMIT),
         }
-        command = [DAGSTER, "asset", "materialize", "-m", "payout_assets", "--select", "missing_condition_ids,goldsky_payouts,resolutions_external_ingest", "--partition-range", "0...f"]
+        command = BACKFILL_COMMAND
         runs = []
         for number in (1, 2):
             with open(tmp_path / f"run{number}.log", "w") as log:

@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 
 from payout_assets.view import EXISTING, STAGING_VIEW, VIEW
-from payout_assets_tests.conftest import Truth, backfill, build_view, check_results, failed_checks, make_truth, query
+from payout_assets_tests.support import Truth, backfill, build_view, check_results, failed_checks, make_truth, query
 from scripts.demo_data import EXISTING_COLUMNS, EXISTING_TABLE_DDL
 
 F = "f" * 64  # a condition only the users' table knows

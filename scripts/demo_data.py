@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 from eth_utils import keccak
 
 from chain_replica import PlannedResolution, SeededCondition, seeds_from_rows, write_resolutions, write_seeds
-from payout_assets.condition_ids import read_id_file
+from payout_assets.core.condition_ids import read_id_file
 from subgraph_replica import ConditionRow, load_fixture, synthesize_truth, write_fixture
 
 DEMO_SEED = 2026

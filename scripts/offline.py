@@ -24,7 +24,7 @@ from payout_assets.input_ids import read_input_ids
 from payout_assets.load import TABLE, resolutions_external_ingest
 from payout_assets.partitions import SHARDS
 from payout_assets.settings import DATA_DIR, PROJECT_DIR
-from payout_assets.statuses import CHAIN_SOURCE, STATUSES, count_statuses
+from payout_assets.core.statuses import CHAIN_SOURCE, STATUSES, count_statuses
 from payout_assets.view import VIEW
 from scripts.demo_data import CHAIN_BORN, OVERLAP_SQL, real_outcome_rows, seed_existing_table, write_demo_chain, write_demo_fixture
 from subgraph_replica.process import module_process, replica_process

@@ -17,9 +17,9 @@ from payout_assets.metadata import id_list
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.conditional_tokens import FAILED, RESOLVED, UNKNOWN, ChainCondition
-from payout_assets.resources.goldsky_client import RequestStats
+from payout_assets.core.subgraph import RequestStats
 from payout_assets.resources.run_lock import RunLock
-from payout_assets.statuses import CHAIN_SOURCE
+from payout_assets.core.statuses import CHAIN_SOURCE
 from payout_assets.view import table_exists
 
 NAME = "agreement_with_chain"

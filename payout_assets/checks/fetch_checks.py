@@ -14,7 +14,7 @@ from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.statuses import FAILED, MALFORMED, RESOLVED, STATUS_SCHEMA, STATUSES, count_statuses
+from payout_assets.core.statuses import FAILED, MALFORMED, RESOLVED, STATUS_SCHEMA, STATUSES, count_statuses
 
 RETRY_WARN_SHARE = 0.01
 

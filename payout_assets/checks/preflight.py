@@ -5,6 +5,7 @@ They check `missing_condition_ids` and block: an ERROR here stops the run before
 """
 
 import asyncio
+import logging
 import math
 import tempfile
 import time
@@ -28,7 +29,7 @@ from payout_assets.resources.clickhouse import ClickHouseResource, ClickHouseUna
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.run_lock import RunLock
 from payout_assets.settings import SettingError
-from payout_assets.resources.goldsky_client import SubgraphInfo
+from payout_assets.core.subgraph import SubgraphInfo
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.view import table_exists
 
@@ -88,21 +89,26 @@ def clickhouse_ready(client: Client) -> tuple[dg.AssetCheckResult, dict[str, int
     return _result("clickhouse_ready", None, {"target_table": f"{TABLE} exists"}), loaded
 
 
-def goldsky_ready(goldsky: GoldskyResource, max_lag_hours: float, run_id: str | None = None) -> dg.AssetCheckResult:
+def goldsky_ready(
+    goldsky: GoldskyResource, files: PayoutFiles, max_lag_hours: float, run_id: str, log: logging.Logger | None = None
+) -> dg.AssetCheckResult:
+    """Probe the endpoint; what it finds is stored for this run's fetch, which then plans at once.
+    Every retry is logged with its wait: an unreachable endpoint is not a silent half minute."""
     endpoint = {"endpoint": goldsky.display_url}  # never the key a gateway URL may carry
     try:
-        client = goldsky.client()
+        client = goldsky.client(log, logged_wait_seconds=0)
     except SettingError as error:
         return _result("goldsky_ready", str(error), endpoint)
 
     async def discover() -> SubgraphInfo:
         async with client:
-            return await client.discover(run_id)  # the run's fetch plans with this answer
+            return await client.discover()
 
     try:
         info = asyncio.run(discover())
     except Exception as error:  # any failure to reach or read the endpoint is this check's finding
         return _result("goldsky_ready", client.bounds.reason(f"{type(error).__name__}: {error}"), endpoint)
+    files.write_probe(run_id, info)
     metadata = {**endpoint, "payout_shape": info.shape.kind, "block": info.block_number}
     if info.has_indexing_errors:
         return _result("goldsky_ready", "the subgraph reports indexing errors and withholds data", metadata)
@@ -161,7 +167,7 @@ def _preflight(
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The endpoint answers in a round trip; the local checks run meanwhile.
         if inputs.passed:
-            probe = pool.submit(goldsky_ready, goldsky, config.max_subgraph_lag_hours, context.run.run_id)
+            probe = pool.submit(goldsky_ready, goldsky, files, config.max_subgraph_lag_hours, context.run.run_id, context.log)
         yield storage_writable(files, clickhouse)
         loaded: dict[str, int] = {}
         try:

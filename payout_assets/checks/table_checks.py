@@ -14,11 +14,11 @@ from payout_assets.checks.outcome import logged
 from payout_assets.load import TABLE, resolutions_external_ingest
 from payout_assets.metadata import id_list, markdown_table
 from payout_assets.partitions import SHARDS
-from payout_assets.payouts import EXPECTED_VECTORS
+from payout_assets.core.payouts import EXPECTED_VECTORS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.statuses import RESOLVED
+from payout_assets.core.statuses import RESOLVED
 from payout_assets.view import payout_fraction
 
 EARLIEST_RESOLUTION = "2020-01-01 00:00:00"

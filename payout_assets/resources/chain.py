@@ -10,7 +10,7 @@ from pydantic import Field
 from payout_assets.resources.conditional_tokens import ConditionalTokens
 from payout_assets.resources.goldsky_client import RetryPolicy
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter
-from payout_assets.redaction import rpc_display_url
+from payout_assets.core.redaction import rpc_display_url
 from payout_assets.resources.rpc_client import RpcClient
 from payout_assets.settings import POLYMARKET_CTF
 

@@ -13,7 +13,7 @@ from eth_abi import decode, encode
 from eth_abi.exceptions import DecodingError
 from eth_utils import event_signature_to_log_topic, function_signature_to_4byte_selector
 
-from payout_assets.resources.goldsky_client import RequestStats
+from payout_assets.core.subgraph import RequestStats
 from payout_assets.resources.rpc_client import RpcCall, RpcClient, RpcResult
 from payout_assets.settings import POLYMARKET_CTF
 

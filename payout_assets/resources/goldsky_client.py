@@ -1,21 +1,22 @@
-"""The graph-node GraphQL client: schema discovery, batched payout queries, retries.
+"""The graph-node GraphQL client over HTTP: discovery, batched payout queries, retries.
+
+The query shapes and the answers it returns are in core/subgraph.py.
 
 Ids travel only as GraphQL variables, every collection query passes `first`, and every
 attempt (retries included) goes through one process-wide rate limiter.
 """
 
 import asyncio
-import hashlib
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import aiohttp
-from gql import Client, gql
+from gql import Client
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import (
     TransportError,
@@ -25,133 +26,25 @@ from gql.transport.exceptions import (
 )
 from graphql import DocumentNode
 
-from payout_assets.bounds import AnswerBounds
-from payout_assets.redaction import url_secrets
+from payout_assets.core.bounds import AnswerBounds
+from payout_assets.core.subgraph import (
+    DISCOVERY_QUERY,
+    MAX_IDS_PER_REQUEST,
+    BatchAnswer,
+    ChangeFeed,
+    PayoutShape,
+    RequestStats,
+    SubgraphInfo,
+    UnsupportedSubgraph,
+    endpoint_fingerprint,
+)
+from payout_assets.core.redaction import url_secrets
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter, Slot
 
-MAX_IDS_PER_REQUEST = 1000  # graph-node's ceiling for `first`
 RETRYABLE_HTTP = {408, 425, 429, 500, 502, 503, 504}
 LOGGED_WAIT_SECONDS = 5.0  # a wait at least this long is logged with its reason
 MAX_BLOCK_NUMBER = 2**63 - 1
 T = TypeVar("T")
-
-DISCOVERY_QUERY = gql(
-    """
-    query Discover {
-      __type(name: "Condition") { fields { name } }
-      filter: __type(name: "Condition_filter") { inputFields { name } }
-      _meta { block { number timestamp } hasIndexingErrors }
-    }
-    """
-)
-
-
-# Discoveries by (endpoint, run id), so a run's fetch reuses its own pre-flight probe.
-_DISCOVERED: dict[tuple[str, str], "SubgraphInfo"] = {}
-
-
-class UnsupportedSubgraph(RuntimeError):
-    """The endpoint has no Condition entity with a payout shape this project reads."""
-
-
-@dataclass(frozen=True)
-class PayoutShape:
-    """Which payout fields the subgraph's Condition has (found by introspection)."""
-
-    kind: str  # "numerators" (pnl-subgraph) or "decimals" (main subgraph)
-    has_resolution_timestamp: bool
-
-    @classmethod
-    def from_fields(cls, fields: set[str]) -> "PayoutShape":
-        has_time = "resolutionTimestamp" in fields
-        if {"payoutNumerators", "payoutDenominator"} <= fields:
-            return cls("numerators", has_time)
-        if "payouts" in fields:
-            return cls("decimals", has_time)
-        raise UnsupportedSubgraph(
-            "the subgraph's Condition has neither payoutNumerators/payoutDenominator nor "
-            f"payouts; its fields are {sorted(fields)}"
-        )
-
-    def _fields(self) -> str:
-        """The selected fields: from this fixed set, never from input."""
-        fields = ["id"]
-        fields += ["payoutNumerators", "payoutDenominator"] if self.kind == "numerators" else ["payouts"]
-        fields += ["resolutionTimestamp"] if self.has_resolution_timestamp else []
-        return " ".join(fields)
-
-    def query(self) -> DocumentNode:
-        """Conditions by id, for one batch."""
-        return gql(
-            "query Payouts($ids: [ID!]!) {"
-            f" conditions(first: {MAX_IDS_PER_REQUEST}, where: {{id_in: $ids}}) {{ {self._fields()} }}"
-            " _meta { block { number } } }"
-        )
-
-    def changes_query(self) -> DocumentNode:
-        """One page of the conditions changed since block `$since`, in id order, as of block `$at`.
-
-        Every page of one feed reads the same block (graph-node's time travel), so a change
-        made while the pages are read is in none of them and after `$at`: the next feed sees it.
-        """
-        return gql(
-            "query Changes($since: Int!, $after: ID!, $at: Int!) {"
-            f" conditions(block: {{number: $at}}, first: {MAX_IDS_PER_REQUEST}, orderBy: id, orderDirection: asc,"
-            " where: {_change_block: {number_gte: $since}, id_gt: $after})"
-            f" {{ {self._fields()} }} _meta(block: {{number: $at}}) {{ block {{ number }} }} }}"
-        )
-
-
-def endpoint_fingerprint(url: str) -> str:
-    """Names an endpoint in stored statuses without storing its URL, which may carry a key."""
-    return hashlib.sha256(url.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class SubgraphInfo:
-    endpoint: str  # endpoint_fingerprint of the URL that answered
-    shape: PayoutShape
-    block_number: int
-    block_timestamp: int | None
-    has_indexing_errors: bool
-    supports_change_block: bool  # graph-node's `_change_block` filter
-
-
-@dataclass
-class RequestStats:
-    """What it cost to get an answer: the numbers the fetch-health check reads."""
-
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-
-    def add(self, other: "RequestStats") -> None:
-        self.requests += other.requests
-        self.retries += other.retries
-        self.rate_limited += other.rate_limited
-
-
-@dataclass
-class BatchAnswer:
-    """The subgraph's answer to one batch, or why there is none after every retry."""
-
-    ids: list[str]
-    entities: list[dict[str, Any]] = field(default_factory=list)
-    block_number: int | None = None
-    error: str | None = None
-    stats: RequestStats = field(default_factory=RequestStats)
-
-
-@dataclass
-class ChangeFeed:
-    """Conditions changed since a block, by `0x` id, as of block `block_number`."""
-
-    entities: dict[str, dict[str, Any]]
-    block_number: int
-    stats: RequestStats = field(default_factory=RequestStats)
-    complete: bool = False
-    failure: str | None = None
-
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -220,6 +113,7 @@ class GoldskyClient:
         retry: RetryPolicy = RetryPolicy(),
         bounds: AnswerBounds = AnswerBounds(),
         log: logging.Logger | None = None,
+        logged_wait_seconds: float = LOGGED_WAIT_SECONDS,
     ) -> None:
         self._url = url
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
@@ -230,6 +124,7 @@ class GoldskyClient:
         # Every reason this client writes is cut short and stripped of the key and the URL's secrets.
         self.bounds = replace(bounds, secrets=(*bounds.secrets, *([api_key] if api_key else []), *url_secrets(url)))
         self._log = log or logging.getLogger(__name__)
+        self._logged_wait_seconds = logged_wait_seconds
         self._client: Client | None = None
         self._session: Any = None
 
@@ -266,27 +161,14 @@ class GoldskyClient:
         trace.on_request_chunk_sent.append(chunk_sent)
         return trace
 
-    async def discover(self, run_id: str | None = None) -> SubgraphInfo:
-        """Payout shape and indexing status, in one request; or, when this run already
-        asked (its pre-flight probe), that answer again: the fetch then starts its first
-        window a round trip earlier. Another run always asks afresh."""
-        if run_id is not None and (self._url, run_id) in _DISCOVERED:
-            return _DISCOVERED[self._url, run_id]
-        data, _ = await self._execute(DISCOVERY_QUERY, {})
-        condition_type = data.get("__type")
-        if condition_type is None:
-            raise UnsupportedSubgraph("the subgraph has no Condition entity")
-        meta = data["_meta"]
-        info = SubgraphInfo(
-            endpoint=endpoint_fingerprint(self._url),
-            shape=PayoutShape.from_fields({f["name"] for f in condition_type["fields"]}),
-            block_number=int(meta["block"]["number"]),
-            block_timestamp=int(meta["block"]["timestamp"]) if meta["block"].get("timestamp") else None,
-            has_indexing_errors=bool(meta.get("hasIndexingErrors")),
-            supports_change_block="_change_block" in {f["name"] for f in (data.get("filter") or {}).get("inputFields") or []},
-        )
-        if run_id is not None:
-            _DISCOVERED[self._url, run_id] = info
+    @property
+    def endpoint(self) -> str:
+        """This endpoint's fingerprint, as status rows record it."""
+        return endpoint_fingerprint(self._url)
+
+    async def discover(self) -> SubgraphInfo:
+        """Payout shape and indexing status, in one request; an unusable answer is retried."""
+        info, _ = await self._execute(DISCOVERY_QUERY, {}, read=lambda data: _subgraph_info(data, self.endpoint))
         return info
 
     async def fetch_batch(self, query: DocumentNode, ids: Sequence[str]) -> BatchAnswer:
@@ -356,7 +238,7 @@ class GoldskyClient:
                 if failure.retry_after:
                     self._limiter.pause(failure.retry_after)
                 delay = self._retry.delay(attempt, failure.retry_after)
-                if delay >= LOGGED_WAIT_SECONDS:
+                if delay >= self._logged_wait_seconds:
                     self._log.info(f"waiting {delay:.0f} s before attempt {attempt + 1}: {reason}")
                 await asyncio.sleep(delay)
             except PermanentFailure as failure:
@@ -441,15 +323,47 @@ def _data_object(data: Any) -> dict[str, Any]:
     return data
 
 
-def _payout_page(data: Any) -> tuple[list[dict[str, Any]], int]:
-    """A payout query's conditions and `_meta.block.number`, or a retry if either is unusable."""
-    conditions = _data_object(data).get("conditions")
-    if not isinstance(conditions, list) or not all(isinstance(entity, dict) for entity in conditions):
-        raise _Retryable("the answer's conditions are not a list of objects")
+def _meta_block(data: dict[str, Any]) -> dict[str, Any]:
+    """The answer's `_meta.block`, whose `number` is a block number, or a retry."""
     meta = data.get("_meta")
     block = meta.get("block") if isinstance(meta, dict) else None
     number = block.get("number") if isinstance(block, dict) else None
     if type(number) is not int or not 0 <= number <= MAX_BLOCK_NUMBER:
         raise _Retryable(f"the answer's _meta.block.number is {str(number)[:40]!r}, not a block number")
-    return conditions, number
+    return block  # type: ignore[return-value]
+
+
+def _payout_page(data: Any) -> tuple[list[dict[str, Any]], int]:
+    """A payout query's conditions and `_meta.block.number`, or a retry if either is unusable."""
+    conditions = _data_object(data).get("conditions")
+    if not isinstance(conditions, list) or not all(isinstance(entity, dict) for entity in conditions):
+        raise _Retryable("the answer's conditions are not a list of objects")
+    return conditions, _meta_block(data)["number"]
+
+
+def _names(items: object) -> set[str]:
+    """The `name`s in an introspection list; anything else in it names nothing."""
+    if not isinstance(items, list):
+        return set()
+    return {item["name"] for item in items if isinstance(item, dict) and isinstance(item.get("name"), str)}
+
+
+def _subgraph_info(data: Any, endpoint: str) -> SubgraphInfo:
+    """The discovery answer, or a retry if it is unusable."""
+    condition_type = _data_object(data).get("__type")
+    if condition_type is None:
+        raise UnsupportedSubgraph("the subgraph has no Condition entity")
+    if not isinstance(condition_type, dict):
+        raise _Retryable("the answer's __type is not an object")
+    block, meta = _meta_block(data), data["_meta"]
+    timestamp = block.get("timestamp")
+    filter_type = data.get("filter")
+    return SubgraphInfo(
+        endpoint=endpoint,
+        shape=PayoutShape.from_fields(_names(condition_type.get("fields"))),
+        block_number=block["number"],
+        block_timestamp=timestamp if type(timestamp) is int and 0 < timestamp <= MAX_BLOCK_NUMBER else None,
+        has_indexing_errors=meta.get("hasIndexingErrors") is True,
+        supports_change_block="_change_block" in _names(filter_type.get("inputFields") if isinstance(filter_type, dict) else None),
+    )
 

@@ -1,5 +1,6 @@
 """The project's own files: the input id file and the per-shard Parquet it derives."""
 
+import json
 import os
 from pathlib import Path
 
@@ -7,8 +8,10 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from payout_assets.statuses import STATUS_SCHEMA
+from payout_assets.core.statuses import STATUS_SCHEMA
+from payout_assets.core.subgraph import SubgraphInfo
 
+PROBE_FILE = "probe.json"
 IDS_SCHEMA = {"condition_id": pl.String}
 FETCH_STATS_SCHEMA = {
     "ids_fetched": pl.Int64,
@@ -65,6 +68,23 @@ class PayoutFiles(dg.ConfigurableResource):
         status on disk (they may come back, and a resolved id is never fetched again), but
         are neither loaded nor counted as this input's."""
         return self.read("statuses", shard).join(self.read("ids", shard), on="condition_id", how="semi")
+
+    def write_probe(self, run_id: str, info: SubgraphInfo) -> None:
+        """What the pre-flight probe found, for the same run's fetch (`probe.json`, replaced atomically)."""
+        target = Path(self.shards_dir) / PROBE_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".json.partial")
+        partial.write_text(json.dumps({"run_id": run_id, "subgraph": info.to_json()}))
+        os.replace(partial, target)
+
+    def read_probe(self, run_id: str, endpoint: str) -> SubgraphInfo | None:
+        """This run's probe of this endpoint; None when another run or endpoint wrote it (or none did)."""
+        try:
+            probe = json.loads((Path(self.shards_dir) / PROBE_FILE).read_text())
+            info = SubgraphInfo.from_json(probe["subgraph"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return info if probe.get("run_id") == run_id and info.endpoint == endpoint else None
 
     def exists(self, kind: str, shard: str) -> bool:
         return self.path(kind, shard).exists()

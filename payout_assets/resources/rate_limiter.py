@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,8 @@ class SlidingWindowLimiter:
         self._clock = clock
         self._slots: list[Slot] = []
         self._paused_until = 0.0
-        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        # One lock per event loop (each step runs its own); a finished loop takes its lock with it.
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         self._history = history
         self._slots = [Slot(at) for at in self._read_history()]
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import aiohttp
 
-from payout_assets.bounds import AnswerBounds
-from payout_assets.redaction import rpc_url_secrets
-from payout_assets.resources.goldsky_client import RETRYABLE_HTTP, RequestStats, RetryPolicy, retry_after_seconds
+from payout_assets.core.bounds import AnswerBounds
+from payout_assets.core.redaction import rpc_url_secrets
+from payout_assets.core.subgraph import RequestStats
+from payout_assets.resources.goldsky_client import RETRYABLE_HTTP, RetryPolicy, retry_after_seconds
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter, Slot
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # an answer larger than this is refused, not buffered

