@@ -12,6 +12,8 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import Field
 
+from payout_assets.target_table import TableLayout
+
 CHDB_SCHEME = "chdb://"
 SCHEMES = (CHDB_SCHEME, "http://", "https://")
 ACCEPTED_FORMS = "chdb:///absolute/dir (embedded), http://user:password@host:8123/db or https://user:password@host:8443/db"
@@ -82,9 +84,25 @@ class ClickHouseResource(dg.ConfigurableResource):
     url: str = Field(
         description="chdb:///abs/dir for embedded ClickHouse, or http(s)://user:pass@host:port/db for a server."
     )
+    cluster: str | None = Field(default=None, description="Cluster name (CLICKHOUSE_CLUSTER): our DDL runs ON CLUSTER it.")
+    table_engine: str = Field(
+        default="ReplacingMergeTree",
+        description="Engine the target table is created with (CLICKHOUSE_TABLE_ENGINE): ReplacingMergeTree "
+        "(one server, chDB, ClickHouse Cloud) or ReplicatedReplacingMergeTree (a cluster).",
+    )
+    distributed_table: str | None = Field(
+        default=None,
+        description="Distributed table over the target table (CLICKHOUSE_DISTRIBUTED_TABLE), created if missing: "
+        "the load writes to it and the view and checks read through it.",
+    )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         check_scheme(self.url)  # refused before any step runs
+        _ = self.layout  # and so are contradicting layout settings
+
+    @property
+    def layout(self) -> TableLayout:
+        return TableLayout(self.cluster, self.table_engine, self.distributed_table)
 
     @property
     def is_embedded(self) -> bool:
