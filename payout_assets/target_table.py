@@ -177,17 +177,40 @@ def distributed_differences(layout: TableLayout, columns: dict[str, str], engine
     return differences
 
 
-def _describe(client: Client, qualified_name: str) -> tuple[dict[str, str], str, str, str] | None:
-    """Columns, engine, engine_full and sort key of one table, from the system tables; None if it does not exist."""
+TableMetadata = tuple[dict[str, str], str, str, str]  # columns, engine, engine_full, sorting_key
+
+
+def system_table(name: str, layout: TableLayout) -> str:
+    """`system.<name>` of the node we are connected to, or of every replica of the cluster."""
+    return f"clusterAllReplicas('{layout.cluster}', system.{name})" if layout.cluster else f"system.{name}"
+
+
+def describe(client: Client, qualified_name: str, layout: TableLayout) -> dict[str, TableMetadata]:
+    """Per node that has the table ('' without a cluster): its columns, engine, engine_full and sort key."""
     params = dict(zip(("db", "name"), qualified_name.split(".")))
-    columns = dict(client.query(
-        "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {name:String}", parameters=params
-    ).result_rows)
+    node = "hostName()" if layout.cluster else "''"
+    columns: dict[str, dict[str, str]] = {}
+    for host, name, kind in client.query(
+        f"SELECT {node}, name, type FROM {system_table('columns', layout)} WHERE database = {{db:String}} AND table = {{name:String}}",
+        parameters=params,
+    ).result_rows:
+        columns.setdefault(host, {})[name] = kind
     tables = client.query(
-        "SELECT engine, engine_full, sorting_key FROM system.tables WHERE database = {db:String} AND name = {name:String}",
+        f"SELECT {node}, engine, engine_full, sorting_key FROM {system_table('tables', layout)} "
+        "WHERE database = {db:String} AND name = {name:String}",
         parameters=params,
     ).result_rows
-    return (columns, *tables[0]) if tables else None
+    return {host: (columns.get(host, {}), engine, engine_full, sorting_key) for host, engine, engine_full, sorting_key in tables}
+
+
+def node_differences(layout: TableLayout, targets: dict[str, TableMetadata], distributed: dict[str, TableMetadata]) -> list[str]:
+    """The differences of every node's target (and Distributed) table, each named by its node on a cluster."""
+    differences = []
+    for host, target in targets.items():
+        differences += [f"on {host}: {d}" if host else d for d in table_differences(*target)]
+    for host, (columns, engine, engine_full, _) in distributed.items():
+        differences += [f"on {host}: {d}" if host else d for d in distributed_differences(layout, columns, engine, engine_full)]
+    return differences
 
 
 def shape_differences(client: Client, layout: TableLayout) -> list[str]:
@@ -195,12 +218,9 @@ def shape_differences(client: Client, layout: TableLayout) -> list[str]:
 
     The pre-flight check and the load both ask this; a difference stops them, since we
     never alter or drop a user's table and never write rows it would convert or collapse.
-    A table not there yet differs in nothing: the load creates it. On a cluster, the node we
-    are connected to answers for the others (our DDL ran on all of them).
+    A table not there yet differs in nothing: the load creates it. On a cluster every replica
+    answers (`clusterAllReplicas`): a node whose own table of that name is another shape
+    would otherwise receive rows through the Distributed table.
     """
-    target = _describe(client, TABLE)
-    differences = table_differences(*target) if target else []
-    if layout.distributed_table and (distributed := _describe(client, layout.distributed_table)):
-        columns, engine, engine_full, _ = distributed
-        differences += distributed_differences(layout, columns, engine, engine_full)
-    return differences
+    distributed = describe(client, layout.distributed_table, layout) if layout.distributed_table else {}
+    return node_differences(layout, describe(client, TABLE, layout), distributed)

@@ -17,8 +17,11 @@ from payout_assets.target_table import (
     TABLE_COLUMNS,
     TableLayout,
     TableLayoutError,
+    describe,
     distributed_differences,
+    node_differences,
     shape_differences,
+    system_table,
     table_differences,
 )
 from payout_assets.view import STAGING_VIEW, view_sql
@@ -164,9 +167,24 @@ def test_a_distributed_table_with_other_columns_is_named():
 def test_the_shape_check_reads_real_system_tables(resources: dict):
     """chDB's own metadata rows: our table passes; a user's MergeTree where the Distributed table should be is named."""
     with resources["clickhouse"].get_client() as client:
-        assert shape_differences(client, CLUSTER_WITH_DISTRIBUTED) == []  # neither exists yet: the load creates them
+        assert shape_differences(client, TableLayout()) == []  # nothing exists yet: the load creates it
         client.command(CREATE_TABLE)
         assert shape_differences(client, TableLayout()) == []
-        assert shape_differences(client, CLUSTER_WITH_DISTRIBUTED) == []
         client.command(f"CREATE TABLE {DISTRIBUTED} AS {TABLE} ENGINE = MergeTree ORDER BY condition_id")
-        assert shape_differences(client, CLUSTER_WITH_DISTRIBUTED) == [f"{DISTRIBUTED} has engine MergeTree, expected Distributed"]
+        # chDB has no cluster to ask, so its own rows stand for one node's.
+        rows = {"ch-1": describe(client, DISTRIBUTED, TableLayout())[""]}
+        assert node_differences(CLUSTER_WITH_DISTRIBUTED, {}, rows) == [f"on ch-1: {DISTRIBUTED} has engine MergeTree, expected Distributed"]
+
+
+def test_a_cluster_asks_every_replica_for_its_own_tables():
+    assert system_table("tables", CLUSTER) == "clusterAllReplicas('main', system.tables)"
+    assert system_table("columns", TableLayout()) == "system.columns"
+
+
+def test_one_replica_with_a_table_of_another_shape_is_named_by_host():
+    ours = (dict(TABLE_COLUMNS), *CLUSTER_ENGINE, "condition_id")
+    users = (dict(TABLE_COLUMNS), "ReplicatedMergeTree", "ReplicatedMergeTree('/p', '{replica}') ORDER BY condition_id", "condition_id")
+    distributed = (dict(TABLE_COLUMNS), *distributed_row("'main', 'default', 'resolutions_external_ingest', cityHash64(condition_id)"), "")
+    assert node_differences(CLUSTER_WITH_DISTRIBUTED, {"ch-1": ours, "ch-2": ours}, {"ch-1": distributed, "ch-2": distributed}) == []
+    [difference] = node_differences(CLUSTER_WITH_DISTRIBUTED, {"ch-1": ours, "ch-2": users}, {"ch-1": distributed})
+    assert difference.startswith("on ch-2: engine is ReplicatedMergeTree, expected")
