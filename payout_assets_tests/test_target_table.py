@@ -6,6 +6,8 @@ checked on the metadata rows those servers show. The default layout runs end to 
 rest of the suite.
 """
 
+from datetime import datetime
+
 import dagster as dg
 import pytest
 
@@ -24,7 +26,7 @@ from payout_assets.target_table import (
     system_table,
     table_differences,
 )
-from payout_assets.view import STAGING_VIEW, view_sql
+from payout_assets.view import STAGING_VIEW, VIEW, publish, view_sql
 from payout_assets_tests.support import CREATE_TABLE, backfill
 
 DISTRIBUTED = "default.resolutions_external_ingest_all"
@@ -188,3 +190,33 @@ def test_one_replica_with_a_table_of_another_shape_is_named_by_host():
     assert node_differences(CLUSTER_WITH_DISTRIBUTED, {"ch-1": ours, "ch-2": ours}, {"ch-1": distributed, "ch-2": distributed}) == []
     [difference] = node_differences(CLUSTER_WITH_DISTRIBUTED, {"ch-1": ours, "ch-2": users}, {"ch-1": distributed})
     assert difference.startswith("on ch-2: engine is ReplicatedMergeTree, expected")
+
+
+class ClusterOfOne:
+    """A chDB client standing in for every node of the cluster `main`, which cannot run here:
+    each statement is recorded, then run without its ON CLUSTER clause."""
+
+    def __init__(self, client) -> None:
+        self.client, self.statements = client, []
+
+    def command(self, sql: str, *args, **kwargs):
+        self.statements.append(sql)
+        return self.client.command(sql.replace(CLUSTER.on_cluster, ""), *args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.client, name)
+
+
+def test_the_view_is_created_swapped_and_dropped_on_every_node_of_the_cluster(resources: dict):
+    rows = [["a" * 64, [1, 0], 1, 0, datetime(2024, 5, 1), "goldsky-api", "subgraph", datetime(2024, 5, 2), 1, 1],
+            ["b" * 64, [1, 1], 2, 0, datetime(2024, 5, 1), "goldsky-api", "subgraph", datetime(2024, 5, 2), 1, 1]]
+    with resources["clickhouse"].get_client() as client:
+        client.command(CREATE_TABLE)
+        client.insert(TABLE, rows, column_names=list(TABLE_COLUMNS))
+        cluster = ClusterOfOne(client)
+        first, second = publish(cluster, False, CLUSTER), publish(cluster, False, CLUSTER)  # renamed in, then exchanged
+        assert first.problems == second.problems == [] and second.rows == 2
+        ddl = [sql for sql in cluster.statements if sql.split()[0] in ("CREATE", "DROP", "EXCHANGE", "RENAME")]
+        assert {sql.split()[0] for sql in ddl} == {"CREATE", "DROP", "EXCHANGE", "RENAME"}
+        assert all(CLUSTER.on_cluster in sql for sql in ddl), [sql for sql in ddl if CLUSTER.on_cluster not in sql]
+        assert client.query(f"SELECT count() FROM {VIEW}").result_rows == [(2,)]
