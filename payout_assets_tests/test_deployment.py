@@ -31,6 +31,7 @@ from payout_assets.resources.clickhouse import ClickHouseUrlRefused, check_embed
 from payout_assets.settings import PROJECT_DIR
 from payout_assets_tests.support.processes import free_port
 
+pytestmark = pytest.mark.slow  # process-level: `make test-fast` skips it
 DEPLOY_CONFIG = PROJECT_DIR / "deploy" / "dagster.yaml"
 BIN = Path(sys.executable).parent
 BACKFILL = ["missing_condition_ids", "goldsky_payouts", "resolutions_external_ingest"]
