@@ -30,7 +30,12 @@ def make_resources(setting: Callable[[str], object] = settings.for_resource) -> 
         shards_dir=setting("PAYOUT_SHARDS_DIR"),
         input_sql=setting("PAYOUT_INPUT_SQL"),
     )
-    clickhouse = ClickHouseResource(url=setting("CLICKHOUSE_URL"))
+    clickhouse = ClickHouseResource(
+        url=setting("CLICKHOUSE_URL"),
+        cluster=setting("CLICKHOUSE_CLUSTER"),
+        table_engine=setting("CLICKHOUSE_TABLE_ENGINE"),
+        distributed_table=setting("CLICKHOUSE_DISTRIBUTED_TABLE"),
+    )
     return {
         "files": files,
         "goldsky": GoldskyResource(

@@ -19,7 +19,7 @@ from payout_assets.core.bounds import AnswerBounds
 from payout_assets.core.redaction import redact_url, rpc_display_url
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = PROJECT_DIR / "data"
+DATA_DIR = PROJECT_DIR / "data"  # the checkout's: PAYOUT_DATA_DIR's default, where `make demo` works
 PUBLIC_PNL_SUBGRAPH = (
     "https://api.goldsky.com/api/public/project_cl6mb8i9h0003e201j6li0diw/subgraphs/pnl-subgraph/0.0.14/gn"
 )
@@ -56,6 +56,7 @@ def _number(low: float, high: float = math.inf, above: bool = False) -> Callable
     return holds
 
 
+ABSOLUTE_PATH = Rule(lambda value: Path(str(value)).is_absolute(), "an absolute path (runs may start in any working directory)")
 HTTP_URL = Rule(_http_url, "an http:// or https:// URL with a host")
 RPC_URL = Rule(_http_url, "an http:// or https:// URL with a host (unset it to turn the chain source off)")
 AT_LEAST_ONE = Rule(_number(1), "at least 1")
@@ -63,19 +64,22 @@ SECONDS_ABOVE_ZERO = Rule(_number(0, above=True), "a number of seconds above 0")
 SECONDS = Rule(_number(0), "a number of seconds, 0 or more")
 
 
+Default = str | int | float | None
+
+
 @dataclass(frozen=True)
 class Setting:
     variable: str
-    default: str | int | float | None
+    default: Default | Callable[[Mapping[str, str]], Default]  # callable: derived from other settings
     meaning: str
     kind: type = str
     rule: Rule | None = None
 
-    def value(self, environ: Mapping[str, str] | None = None) -> str | int | float | None:
+    def value(self, environ: Mapping[str, str] | None = None) -> Default:
         """The variable's value as `kind`, checked by its rule, or the default where it is unset."""
         environ = os.environ if environ is None else environ
         if self.variable not in environ:
-            return self.default
+            return self.default(environ) if callable(self.default) else self.default
         raw = environ[self.variable]
         try:
             value = self.kind(raw)
@@ -101,15 +105,19 @@ class Setting:
 
         Dagster has no float EnvVar; float settings are never secret, so their value is used.
         """
-        if self.variable not in os.environ:
-            return self.default
         value = self.value()
-        if self.kind is float:
+        if self.variable not in os.environ or self.kind is float:
             return value
         return dg.EnvVar.int(self.variable) if self.kind is int else dg.EnvVar(self.variable)
 
 
 _KIND_NAMES = {str: "a string", int: "an integer", float: "a number"}
+
+
+def _in_data_dir(name: str, prefix: str = "") -> Callable[[Mapping[str, str]], str]:
+    """A default under PAYOUT_DATA_DIR, wherever that is."""
+    return lambda environ: f"{prefix}{Path(SETTINGS['PAYOUT_DATA_DIR'].value(environ)) / name}"
+
 
 SETTINGS: dict[str, Setting] = {
     s.variable: s
@@ -130,10 +138,14 @@ SETTINGS: dict[str, Setting] = {
                 Rule(_number(34, 4000), "34 (graph-node's digits) to 4000")),
         Setting("GOLDSKY_MAX_DECIMAL_EXPONENT", AnswerBounds.max_decimal_exponent,
                 "largest power of ten, either sign, of a BigDecimal", int, Rule(_number(1, 4000), "1 to 4000")),
-        Setting("CLICKHOUSE_URL", f"chdb://{DATA_DIR / 'chdb'}", "`chdb:///abs/dir` or `http(s)://user:pass@host:port/db`"),
-        Setting("PAYOUT_INPUT_IDS", str(DATA_DIR / "condition_ids_missing_api.txt"), "the input id file"),
+        Setting("PAYOUT_DATA_DIR", str(DATA_DIR), "directory the path defaults below live in", str, ABSOLUTE_PATH),
+        Setting("CLICKHOUSE_URL", _in_data_dir("chdb", "chdb://"), "`chdb:///abs/dir` or `http(s)://user:pass@host:port/db`"),
+        Setting("CLICKHOUSE_CLUSTER", None, "cluster name: the project's DDL runs `ON CLUSTER` it"),
+        Setting("CLICKHOUSE_TABLE_ENGINE", "ReplacingMergeTree", "engine the target table is created with: ReplacingMergeTree or ReplicatedReplacingMergeTree"),
+        Setting("CLICKHOUSE_DISTRIBUTED_TABLE", None, "`db.table` of a Distributed table over the target on the cluster: created if missing, written and read through"),
+        Setting("PAYOUT_INPUT_IDS", _in_data_dir("condition_ids_missing_api.txt"), "the input id file", str, ABSOLUTE_PATH),
         Setting("PAYOUT_INPUT_SQL", None, "optional ClickHouse query whose first column adds input ids"),
-        Setting("PAYOUT_SHARDS_DIR", str(DATA_DIR / "shards"), "per-shard Parquet of ids, statuses, fetch stats"),
+        Setting("PAYOUT_SHARDS_DIR", _in_data_dir("shards"), "per-shard Parquet of ids, statuses, fetch stats", str, ABSOLUTE_PATH),
         Setting("PAYOUT_SENSOR_INTERVAL_SECONDS", 86400, "seconds between two ticks of the daily sensor", int),
         Setting("PAYOUT_RECHECK_HOURS", 24.0, "an unsettled id is re-checked once it is this old", float),
         Setting("POLYGON_RPC_URL", None, "Polygon JSON-RPC endpoint of the chain source (may hold a key); unset: off",
@@ -149,7 +161,7 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
-def value(variable: str, environ: Mapping[str, str] | None = None) -> str | int | float | None:
+def value(variable: str, environ: Mapping[str, str] | None = None) -> Default:
     """A setting's value now (for the sensor's schedule and the scripts, outside any run)."""
     return SETTINGS[variable].value(environ)
 

@@ -11,10 +11,11 @@ from fractions import Fraction
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
-from payout_assets.load import TABLE, resolutions_external_ingest
+from payout_assets.load import resolutions_external_ingest
 from payout_assets.metadata import id_list
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
+from payout_assets.target_table import TableLayout
 
 VIEW = "cascadian_clean.vw_resolutions_truth"
 STAGING_VIEW = "cascadian_clean.vw_resolutions_truth_staging"
@@ -34,11 +35,16 @@ VIEW_COLUMNS = (
 # a common type), so a fractional payout is never truncated.
 VALID_PAYOUT = "payout_denominator > 0 AND arraySum(payout_numerators) > 0"
 
-GOLDSKY_ROWS = f"""
+
+
+def goldsky_rows(table: str) -> str:
+    """Our rows in the view's columns, read from `table` (the target or its Distributed table)."""
+    return f"""
     SELECT condition_id, payout_numerators, payout_denominator, winning_index,
            CAST(resolved_at, 'Nullable(DateTime)') AS resolved_at, toString(source) AS resolution_source
-    FROM {TABLE} FINAL
+    FROM {table} FINAL
     WHERE {VALID_PAYOUT}"""
+
 
 # The users' ids may be FixedString (NUL-padded), upper case or `0x`-prefixed: normalised
 # like input ids, so that one condition is one id on both sides.
@@ -52,13 +58,14 @@ EXISTING_ROWS = f"""
     WHERE {VALID_PAYOUT}"""
 
 
-def view_sql(name: str, with_existing: bool) -> str:
+def view_sql(name: str, with_existing: bool, layout: TableLayout) -> str:
+    create = f"CREATE OR REPLACE VIEW {name}{layout.on_cluster} AS"
     if not with_existing:
-        return f"CREATE OR REPLACE VIEW {name} AS {GOLDSKY_ROWS}"
+        return f"{create} {goldsky_rows(layout.reads)}"
     return (
-        f"CREATE OR REPLACE VIEW {name} AS WITH existing AS ({EXISTING_ROWS})"
+        f"{create} WITH existing AS ({EXISTING_ROWS})"
         " SELECT * FROM existing UNION ALL"
-        f" SELECT * FROM ({GOLDSKY_ROWS}) WHERE condition_id NOT IN (SELECT condition_id FROM existing)"
+        f" SELECT * FROM ({goldsky_rows(layout.reads)}) WHERE condition_id NOT IN (SELECT condition_id FROM existing)"
     )
 
 
@@ -95,7 +102,7 @@ class ViewReport:
         }
 
 
-def inspect_view(client: Client, name: str) -> ViewReport:
+def inspect_view(client: Client, name: str, table: str) -> ViewReport:
     """Columns, one row per condition, and the Goldsky rows the sources say it must hold.
 
     Rows are told apart by their id, not by `resolution_source`: the users' table may say
@@ -114,7 +121,7 @@ def inspect_view(client: Client, name: str) -> ViewReport:
         f"SELECT count(), countIf(condition_id NOT IN {existing_ids}) FROM {name}"
     ).result_rows
     report.existing_rows = report.rows - report.goldsky_rows
-    [(expected_goldsky,)] = client.query(f"SELECT count() FROM ({GOLDSKY_ROWS}) WHERE condition_id NOT IN {existing_ids}").result_rows
+    [(expected_goldsky,)] = client.query(f"SELECT count() FROM ({goldsky_rows(table)}) WHERE condition_id NOT IN {existing_ids}").result_rows
     repeated = client.query(
         f"SELECT condition_id, groupArray(payout_numerators), groupArray(payout_denominator) FROM {name} "
         "GROUP BY condition_id HAVING count() > 1 ORDER BY condition_id"
@@ -141,21 +148,22 @@ def table_engine(client: Client, qualified_name: str) -> str | None:
     return rows[0][0] if rows else None
 
 
-def publish(client: Client, with_existing: bool) -> ViewReport:
+def publish(client: Client, with_existing: bool, layout: TableLayout) -> ViewReport:
     """Build the view under the staging name; swap it in only when its inspection passes."""
-    client.command("CREATE DATABASE IF NOT EXISTS cascadian_clean")
+    on_cluster = layout.on_cluster
+    client.command(f"CREATE DATABASE IF NOT EXISTS cascadian_clean{on_cluster}")
     for name in (VIEW, STAGING_VIEW):  # a user's table of that name is never replaced
         if (engine := table_engine(client, name)) not in (None, "View"):
             return ViewReport(problems=[f"{name} is a {engine} table, not a view; it was left as it is"])
-    client.command(view_sql(STAGING_VIEW, with_existing))
-    report = inspect_view(client, STAGING_VIEW)
+    client.command(view_sql(STAGING_VIEW, with_existing, layout))
+    report = inspect_view(client, STAGING_VIEW, layout.reads)
     if report.problems:
-        client.command(f"DROP VIEW {STAGING_VIEW}")
+        client.command(f"DROP VIEW {STAGING_VIEW}{on_cluster}")
     elif table_exists(client, VIEW):
-        client.command(f"EXCHANGE TABLES {STAGING_VIEW} AND {VIEW}")
-        client.command(f"DROP VIEW {STAGING_VIEW}")  # the previous definition
+        client.command(f"EXCHANGE TABLES {STAGING_VIEW} AND {VIEW}{on_cluster}")
+        client.command(f"DROP VIEW {STAGING_VIEW}{on_cluster}")  # the previous definition
     else:
-        client.command(f"RENAME TABLE {STAGING_VIEW} TO {VIEW}")
+        client.command(f"RENAME TABLE {STAGING_VIEW} TO {VIEW}{on_cluster}")
     return report
 
 
@@ -173,7 +181,7 @@ def vw_resolutions_truth(
         with_existing = table_exists(client, EXISTING)
         if not with_existing:
             context.log.warning(f"{EXISTING} does not exist: the view covers the Goldsky rows alone")
-        report = publish(client, with_existing)
+        report = publish(client, with_existing, clickhouse.layout)
     if report.problems:
         raise dg.Failure(
             description=f"{VIEW} was not replaced: {'; '.join(report.problems)}. "

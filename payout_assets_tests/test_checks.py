@@ -11,12 +11,13 @@ import pytest
 
 from payout_assets.checks import fetch_checks, preflight, table_checks, view_checks
 from payout_assets.core.statuses import to_frame
-from payout_assets.load import CREATE_TABLE, TABLE, TABLE_COLUMNS
+from payout_assets.target_table import TABLE, TABLE_COLUMNS, TableLayout
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.view import VIEW, view_sql
 from payout_assets_tests.support import (
     BACKFILL_COMMAND,
+    CREATE_TABLE,
     backfill,
     check_results,
     failed_checks,
@@ -49,7 +50,7 @@ def load_rows(clickhouse: ClickHouseResource, rows: list[list], create: str = CR
 
 def run(check, clickhouse: ClickHouseResource, *args):
     with clickhouse.get_client() as client:
-        return check(client, *args)
+        return check(client, *args, TABLE)
 
 
 CLEAN = [table_row(A, [1, 0], 1), table_row(B, [0, 1], 1), table_row(C, [1, 1], 2)]
@@ -202,10 +203,10 @@ def test_integration_readiness_errors_on_a_view_missing_a_column(clickhouse):
     load_rows(clickhouse, CLEAN)
     with clickhouse.get_client() as client:
         client.command("CREATE DATABASE IF NOT EXISTS cascadian_clean")
-        client.command(view_sql(VIEW, with_existing=False))
-        assert view_checks.integration_readiness(client).passed
+        client.command(view_sql(VIEW, with_existing=False, layout=TableLayout()))
+        assert view_checks.integration_readiness(client, TABLE).passed
         client.command(f"CREATE OR REPLACE VIEW {VIEW} AS SELECT condition_id, payout_numerators FROM {TABLE} FINAL")
-        result = view_checks.integration_readiness(client)
+        result = view_checks.integration_readiness(client, TABLE)
     assert not result.passed and result.severity.value == "ERROR"
     assert "columns are ['condition_id', 'payout_numerators']" in result.metadata["problems"].value
 

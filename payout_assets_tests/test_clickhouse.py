@@ -49,3 +49,10 @@ def test_every_form_but_the_accepted_ones_is_refused_without_showing_a_password(
             pass
     assert ACCEPTED_FORMS in str(refused.value) and "hunter2" not in str(refused.value)
     assert not (tmp_path / "data").exists()
+
+
+def test_a_relative_chdb_directory_is_refused():
+    # Each run would open the directory under its own working directory.
+    with pytest.raises(ClickHouseUrlRefused, match="'chdb://data/chdb' names a relative chDB directory"):
+        with ClickHouseResource(url="chdb://data/chdb").get_client():
+            pass

@@ -130,3 +130,21 @@ def test_a_bad_chain_setting_names_its_variable_and_never_shows_the_key(monkeypa
     monkeypatch.setenv("POLYGON_RPC_BATCH_SIZE", "0")
     with pytest.raises(SettingError, match="POLYGON_RPC_BATCH_SIZE must be at least 1"):
         build_defs()
+
+
+@pytest.mark.parametrize("variable", ["PAYOUT_DATA_DIR", "PAYOUT_INPUT_IDS", "PAYOUT_SHARDS_DIR"])
+def test_a_relative_path_is_refused_naming_its_variable(monkeypatch, variable: str):
+    # A run in a container, or launched by the daemon, starts in another working directory.
+    monkeypatch.setenv(variable, "data/somewhere")
+    with pytest.raises(SettingError, match=f"{variable} must be an absolute path .*; it is 'data/somewhere'"):
+        build_defs()
+
+
+def test_the_data_directory_moves_every_path_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("PAYOUT_DATA_DIR", str(tmp_path))
+    for name in ("CLICKHOUSE_URL", "PAYOUT_INPUT_IDS", "PAYOUT_SHARDS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    resources = make_resources()
+    assert resources["clickhouse"].url == f"chdb://{tmp_path / 'chdb'}"
+    assert resources["files"].input_ids_path == str(tmp_path / "condition_ids_missing_api.txt")
+    assert resources["files"].shards_dir == str(tmp_path / "shards")

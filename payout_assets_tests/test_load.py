@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.input_ids import missing_condition_ids
-from payout_assets.load import CREATE_TABLE, TABLE, TABLE_COLUMNS, replacing_version, resolutions_external_ingest
-from payout_assets_tests.support import Truth, backfill, check_results, failed_checks, query
+from payout_assets.load import resolutions_external_ingest
+from payout_assets.target_table import TABLE, TABLE_COLUMNS, replacing_version
+from payout_assets_tests.support import CREATE_TABLE, Truth, backfill, check_results, failed_checks, query
 
 # The table a user made by hand before the first run: the seed's names, other types and no sort key.
 USER_TABLE = (

@@ -21,15 +21,29 @@ from filelock import FileLock
 
 from payout_assets.load import TABLE
 from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.goldsky import GoldskyResource, _process_limiter
 from payout_assets.resources.run_lock import LOCK_FILE, RunLock
-from payout_assets_tests.support import BACKFILL, BACKFILL_COMMAND, FULL_RANGE, Truth, make_truth, query
-from subgraph_replica import write_fixture
+from payout_assets_tests.support import (
+    BACKFILL,
+    BACKFILL_COMMAND,
+    FULL_RANGE,
+    Truth,
+    backfill,
+    failed_checks,
+    make_resources,
+    make_truth,
+    query,
+)
+from subgraph_replica import ReplicaServer, write_fixture
 from subgraph_replica.process import replica_process
 
 pytestmark = pytest.mark.slow  # process-level: `make test-fast` skips it
 
 PROJECT = Path(__file__).resolve().parent.parent
-LIMIT = 18  # a run here sends 17 requests (a discovery, one per shard); the second run a few
+# A backfill of these 2,000 ids sends 17 requests (a discovery, one per shard): one run fits
+# the limit, two runs in one window would not.
+LIMIT = 18
+WINDOW = 3.0
 
 
 def log_messages(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> list[str]:
@@ -44,8 +58,11 @@ def test_a_run_waits_for_the_run_holding_the_directory_and_says_so(resources: di
     instance = dg.DagsterInstance.ephemeral()
     runner = threading.Thread(target=lambda: results.append(dg.materialize(BACKFILL, resources=resources, tags=FULL_RANGE, instance=instance)))
     runner.start()
-    time.sleep(1.5)  # the run is waiting, not working: nothing of it is on disk yet
-    assert runner.is_alive() and not resources["files"].exists("ids", "0")
+    deadline = time.monotonic() + 60
+    while not any("waiting for the run lock" in entry.user_message for run in instance.get_runs() for entry in instance.all_logs(run.run_id)):
+        assert time.monotonic() < deadline and runner.is_alive(), "the run never said it waits"
+        time.sleep(0.05)
+    assert runner.is_alive() and not resources["files"].exists("ids", "0")  # waiting, not working
     lock.release()
     runner.join(timeout=120)
     [result] = results
@@ -80,15 +97,25 @@ def shell_truth() -> Truth:
     return make_truth(2000, seed=111)
 
 
-def test_two_backfills_from_a_shell_at_once_take_turns_within_the_upstream_limit(tmp_path: Path, shell_truth: Truth):
+def wait_for(condition, what: str, runs: list[subprocess.Popen], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert all(run.poll() is None for run in runs), f"a run ended before {what}"
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.05)
+
+
+def test_two_backfills_started_from_a_shell_at_once_take_turns(tmp_path: Path, shell_truth: Truth):
     write_fixture(tmp_path / "truth.csv", shell_truth.rows.values())
     (tmp_path / "ids.txt").write_text("\n".join(shell_truth.ids) + "\n")
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
-    # A slow upstream keeps the first run fetching while the second starts. Each run's
-    # requests fit the limit of 18 per 10 s; the two runs' together would not.
-    with replica_process(tmp_path / "truth.csv", "--latency", "1.5", "--rate-limit", str(LIMIT), "--window", "10") as url:
+    # The instance's SQLite storage made once, now: two CLIs creating it at the same moment
+    # race ("table alembic_version already exists") and one exits before the lock is tried.
+    with dg.DagsterInstance.from_config(str(home)):
+        pass
+    with replica_process(tmp_path / "truth.csv", "--rate-limit", str(LIMIT), "--window", "10") as url:
         env = {
             **os.environ,
             "DAGSTER_HOME": str(home),
@@ -98,31 +125,50 @@ def test_two_backfills_from_a_shell_at_once_take_turns_within_the_upstream_limit
             "PAYOUT_SHARDS_DIR": str(tmp_path / "shards"),
             "GOLDSKY_RATE_LIMIT": str(LIMIT),
         }
-        command = BACKFILL_COMMAND
+        logs = [tmp_path / "run1.log", tmp_path / "run2.log"]
+        # Both runs start while the shard directory is busy, so they surely meet, whatever
+        # the machine's load: the test holds the lock until both say they wait.
+        (tmp_path / "shards").mkdir()
+        gate = FileLock(tmp_path / "shards" / LOCK_FILE)
+        gate.acquire()
         runs = []
-        for number in (1, 2):
-            with open(tmp_path / f"run{number}.log", "w") as log:
-                runs.append(subprocess.Popen(command, cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT))
-            if number == 1:  # the second starts once the first holds the directory
-                deadline = time.monotonic() + 60
-                while not (tmp_path / "shards" / LOCK_FILE).exists() or not (tmp_path / "shards" / LOCK_FILE).read_text():
-                    assert time.monotonic() < deadline and runs[0].poll() is None, (tmp_path / "run1.log").read_text()[-3000:]
-                    time.sleep(0.05)
         try:
+            for log_path in logs:
+                with open(log_path, "w") as log:
+                    runs.append(subprocess.Popen(BACKFILL_COMMAND, cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT))
+            wait_for(lambda: all("waiting for the run lock" in log.read_text() for log in logs), "both runs waiting", runs)
+            gate.release()
             codes = [run.wait(timeout=180) for run in runs]
         finally:
+            gate.release()
             for run in runs:
                 if run.poll() is None:
                     run.kill()
-        logs = [(tmp_path / f"run{n}.log").read_text() for n in (1, 2)]
-        assert codes == [0, 0], logs[1][-3000:]
+        assert codes == [0, 0], logs[1].read_text()[-3000:]
         asked = replica_stats(url, "/_stats/ids")["ids"]
         served = replica_stats(url)
-    assert "waiting for the run lock" in logs[1] and "waiting for the run lock" not in logs[0]
-    # The second run's limiter counted the first run's requests of the last window.
-    assert served["requests"] > LIMIT  # together the two runs would overrun a window...
-    assert served["rate_limited"] == 0 and served["max_in_window"] <= LIMIT  # ...and they did not
     resolved = shell_truth.resolved()
     assert all(asked[f"0x{cid}"] == 1 for cid in resolved)  # a resolved id is never fetched again
     raw_rows = query({"clickhouse": ClickHouseResource(url=env["CLICKHOUSE_URL"])}, f"SELECT count() FROM {TABLE}")
     assert raw_rows == [(len(resolved),)]  # inserted once, even before a merge
+    assert served["rate_limited"] == 0 and served["max_in_window"] <= LIMIT
+
+
+def test_a_run_in_a_new_process_counts_the_last_runs_requests(tmp_path: Path, shell_truth: Truth):
+    """Runs take turns, but the next may start within the last's window: its limiter (a new
+    process's) reads the last window's request starts from the shard directory."""
+    with ReplicaServer(shell_truth.rows.values(), rate_limit=LIMIT, window_seconds=WINDOW) as replica:
+        resources = make_resources(tmp_path, replica.url, shell_truth.ids)
+        resources["goldsky"] = GoldskyResource(
+            url=replica.url, rate_limit=LIMIT, window_seconds=WINDOW, history_dir=resources["files"].shards_dir, max_attempts=1
+        )
+        assert backfill(resources).success
+        first = replica.stats()["accepted"]
+        _process_limiter.cache_clear()  # as in the next run's process
+        started = time.monotonic()
+        again = backfill(resources)
+        stats = replica.stats()
+    assert again.success and not failed_checks(again)
+    assert stats["accepted"] + first > LIMIT  # together they would overrun one window...
+    assert stats["rate_limited"] == 0 and stats["max_in_window"] <= LIMIT  # ...they did not
+    assert time.monotonic() - started < 3 * WINDOW

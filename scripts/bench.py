@@ -53,7 +53,7 @@ HOSTILE_OPTIONS = ("--fault-rate", "0.4", "--fault-seed", "18", "--fault-kinds",
                    "--fault-prefixes", "0x")
 HOSTILE_ENV = {"GOLDSKY_MAX_ATTEMPTS": "12", "GOLDSKY_BACKOFF_SECONDS": "0.05", "GOLDSKY_API_KEY": "gsk-bench-key"}
 COLUMNS = ("ids", "requests", "429s", "retries", "wall s", "floor s", "wall/floor", "ids/s",
-           "peak RSS MB", "replica CPU s", "outside network s")
+           "peak RSS MB", "replica CPU s", "outside network s", "Parquet MB", "table MB")
 
 
 @dataclass
@@ -67,6 +67,8 @@ class BenchResult:
     peak_rss_mb: float
     replica_cpu_seconds: float
     network_seconds: float  # first request seen by the replica until its last answer
+    parquet_mb: float  # every shard's files after the run
+    table_mb: float  # the target table's active parts on disk
     faulted: dict[str, int] = field(default_factory=dict)  # requests per injected fault kind
     phases: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # disagreements with the truth
@@ -76,7 +78,7 @@ class BenchResult:
         values = (self.ids, self.requests, self.rate_limited, self.retries, f"{self.wall_seconds:.1f}",
                   f"{self.floor_seconds:.1f}", ratio, f"{self.ids / self.wall_seconds:,.0f}",
                   f"{self.peak_rss_mb:.0f}", f"{self.replica_cpu_seconds:.2f}",
-                  f"{self.wall_seconds - self.network_seconds:.1f}")
+                  f"{self.wall_seconds - self.network_seconds:.1f}", f"{self.parquet_mb:.1f}", f"{self.table_mb:.1f}")
         return dict(zip(COLUMNS, map(str, values)))
 
 
@@ -211,6 +213,18 @@ def check(truth: pl.DataFrame, files: PayoutFiles, clickhouse: ClickHouseResourc
     return problems
 
 
+def stored_mb(files: PayoutFiles, clickhouse: ClickHouseResource) -> tuple[float, float]:
+    """What a run leaves on disk: the shards' Parquet files, and the table's parts."""
+    parquet = sum(path.stat().st_size for path in Path(files.shards_dir).rglob("*.parquet"))
+    database, name = TABLE.split(".")
+    with clickhouse.get_client() as client:
+        [(table,)] = client.query(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = {db:String} AND table = {name:String}",
+            parameters={"db": database, "name": name},
+        ).result_rows
+    return parquet / 1e6, table / 1e6
+
+
 def run_benchmark(ids: int = DEFAULT_IDS, rate_limit: int | None = 50, window: float = 10.0,
                   latency: float = 1.0, workdir: Path | None = None, hostile: bool = False) -> BenchResult:
     """One full backfill of `ids` fresh ids into fresh state; `rate_limit=None` means no limit;
@@ -244,8 +258,8 @@ def run_benchmark(ids: int = DEFAULT_IDS, rate_limit: int | None = 50, window: f
     retries, phases = read_run(home, run.started, run.ended)
     return BenchResult(ids, replica["requests"], replica["rate_limited"], retries, run.wall_seconds,
                        floor_seconds(replica["accepted"], rate_limit, window, latency), run.peak_rss_mb,
-                       replica["cpu_seconds"] - cpu_before, span.seconds(latency), replica["faulted"], phases,
-                       check(truth, files, clickhouse))
+                       replica["cpu_seconds"] - cpu_before, span.seconds(latency), *stored_mb(files, clickhouse),
+                       replica["faulted"], phases, check(truth, files, clickhouse))
 
 
 def format_table(rows: list[dict[str, str]]) -> str:

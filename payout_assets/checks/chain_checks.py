@@ -12,7 +12,7 @@ import dagster as dg
 from clickhouse_connect.driver.client import Client
 from pydantic import Field
 
-from payout_assets.load import TABLE, resolutions_external_ingest
+from payout_assets.load import resolutions_external_ingest
 from payout_assets.metadata import id_list
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.clickhouse import ClickHouseResource
@@ -33,17 +33,17 @@ class ChainCheckConfig(dg.Config):
 Row = tuple[str, tuple[int, ...], int]
 
 
-def sample(client: Client, size: int, since: float) -> tuple[list[Row], int]:
+def sample(client: Client, table: str, size: int, since: float) -> tuple[list[Row], int]:
     """Up to `size` loaded rows, those fetched since `since` (unix time) first; and how many of them are.
     Rows the chain itself settled are not compared with it.
 
     A row's `version` is its fetch time in microseconds: exact where `fetched_at` has seconds.
     """
-    if size == 0 or not table_exists(client, TABLE):
+    if size == 0 or not table_exists(client, table):
         return [], 0
     rows = client.query(
         f"SELECT condition_id, payout_numerators, payout_denominator, version >= {{since:UInt64}} AS fresh "
-        f"FROM {TABLE} FINAL WHERE source != {{chain:String}} ORDER BY fresh DESC, rand() LIMIT {{size:UInt32}}",
+        f"FROM {table} FINAL WHERE source != {{chain:String}} ORDER BY fresh DESC, rand() LIMIT {{size:UInt32}}",
         parameters={"since": int(since * 1_000_000), "size": size, "chain": CHAIN_SOURCE},
     ).result_rows
     return [(cid, tuple(nums), den) for cid, nums, den, _ in rows], sum(fresh for *_, fresh in rows)
@@ -106,7 +106,7 @@ def agreement_with_chain(
     record = context.instance.get_run_record_by_id(context.run.run_id)
     since = record.start_time if record and record.start_time else time.time()
     with clickhouse.get_client() as client:
-        rows, fresh = sample(client, config.sample_size, since)
+        rows, fresh = sample(client, clickhouse.layout.reads, config.sample_size, since)
     on_chain, stats = asyncio.run(_read(chain, [row[0] for row in rows])) if rows else ({}, RequestStats())
     found = compare(rows, on_chain)
     counts = {"checked": len(rows), **{name: len(found[name]) for name in COUNTS[1:]}}

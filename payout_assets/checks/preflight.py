@@ -22,7 +22,6 @@ from pydantic import Field
 from payout_assets.checks.outcome import logged
 from payout_assets.fetch_plan import batches, ids_to_fetch
 from payout_assets.input_ids import missing_condition_ids, read_input_ids
-from payout_assets.load import TABLE, shape_differences
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource, ClickHouseUnavailable
@@ -31,6 +30,7 @@ from payout_assets.resources.run_lock import RunLock
 from payout_assets.settings import SettingError
 from payout_assets.core.subgraph import SubgraphInfo
 from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.target_table import TABLE, TableLayout, shape_differences
 from payout_assets.view import table_exists
 
 DESCRIPTIONS = {
@@ -78,14 +78,14 @@ def storage_writable(files: PayoutFiles, clickhouse: ClickHouseResource) -> dg.A
     return _result("storage_writable", None, {"directories": ", ".join(map(str, directories))})
 
 
-def clickhouse_ready(client: Client) -> tuple[dg.AssetCheckResult, dict[str, int]]:
+def clickhouse_ready(client: Client, layout: TableLayout) -> tuple[dg.AssetCheckResult, dict[str, int]]:
     """Target table shape, and the rows already loaded per shard."""
     if not table_exists(client, TABLE):
         return _result("clickhouse_ready", None, {"target_table": f"{TABLE} will be created"}), {}
-    if differences := shape_differences(client):  # the load would refuse it too; FINAL may not even apply
+    if differences := shape_differences(client, layout):  # the load would refuse it too; FINAL may not even apply
         metadata = {"target_table": f"{TABLE} exists", "differences": dg.MetadataValue.json(differences)}
         return _result("clickhouse_ready", "; ".join(differences), metadata), {}
-    loaded = dict(client.query(f"SELECT substring(condition_id, 1, 1), count() FROM {TABLE} FINAL GROUP BY 1").result_rows)
+    loaded = dict(client.query(f"SELECT substring(condition_id, 1, 1), count() FROM {layout.reads} FINAL GROUP BY 1").result_rows)
     return _result("clickhouse_ready", None, {"target_table": f"{TABLE} exists"}), loaded
 
 
@@ -172,7 +172,7 @@ def _preflight(
         loaded: dict[str, int] = {}
         try:
             with clickhouse.get_client() as client:
-                result, loaded = clickhouse_ready(client)
+                result, loaded = clickhouse_ready(client, clickhouse.layout)
         except ClickHouseUnavailable as error:
             result = _result("clickhouse_ready", str(error))
         yield result

@@ -1,4 +1,5 @@
-"""Completion checks on `default.resolutions_external_ingest`, read with FINAL (and every version, for uniqueness).
+"""Completion checks on `default.resolutions_external_ingest` (through its Distributed table where there is one),
+read with FINAL (and every version, for uniqueness).
 
 Whole-table checks: a single-run backfill records check results without a partition, so
 the per-shard picture lives in the metadata.
@@ -11,7 +12,7 @@ import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from payout_assets.checks.outcome import logged
-from payout_assets.load import TABLE, resolutions_external_ingest
+from payout_assets.load import resolutions_external_ingest
 from payout_assets.metadata import id_list, markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.core.payouts import EXPECTED_VECTORS
@@ -43,8 +44,8 @@ def _rows(client: Client, sql: str) -> list[tuple]:
     return client.query(sql).result_rows
 
 
-def total_payouts(client: Client, files: PayoutFiles) -> dg.AssetCheckResult:
-    loaded = pl.from_arrow(client.query_arrow(f"SELECT condition_id FROM {TABLE} FINAL")).cast(pl.String)
+def total_payouts(client: Client, files: PayoutFiles, table: str) -> dg.AssetCheckResult:
+    loaded = pl.from_arrow(client.query_arrow(f"SELECT condition_id FROM {table} FINAL")).cast(pl.String)
     per_shard, missing_ids = [], []
     for shard in SHARDS:
         resolved = files.input_statuses(shard).filter(pl.col("status") == RESOLVED).select("condition_id")
@@ -52,7 +53,7 @@ def total_payouts(client: Client, files: PayoutFiles) -> dg.AssetCheckResult:
         in_table = loaded.filter(pl.col("condition_id").str.starts_with(shard)).height
         per_shard.append({"shard": shard, "resolved_fetched": resolved.height, "rows": in_table, "missing": len(missing)})
         missing_ids += missing
-    [(total_rows,)] = _rows(client, f"SELECT count() FROM {TABLE}")
+    [(total_rows,)] = _rows(client, f"SELECT count() FROM {table}")
     return _result(
         "total_payouts",
         not missing_ids,
@@ -67,44 +68,44 @@ def total_payouts(client: Client, files: PayoutFiles) -> dg.AssetCheckResult:
     )
 
 
-def payout_sums(client: Client) -> dg.AssetCheckResult:
+def payout_sums(client: Client, table: str) -> dg.AssetCheckResult:
     groups = _rows(
         client,
-        f"SELECT payout_denominator, arraySum(payout_numerators) AS total, count() FROM {TABLE} FINAL "
+        f"SELECT payout_denominator, arraySum(payout_numerators) AS total, count() FROM {table} FINAL "
         "GROUP BY 1, 2 ORDER BY 3 DESC",
     )
     offenders = _rows(
         client,
-        f"SELECT condition_id FROM {TABLE} FINAL "
+        f"SELECT condition_id FROM {table} FINAL "
         "WHERE payout_denominator = 0 OR arraySum(payout_numerators) != payout_denominator LIMIT 20",
     )
     bad = sum(n for den, total, n in groups if den == 0 or den != total)
-    table = [{"denominator": den, "sum": total, "rows": n} for den, total, n in groups]
+    rows = [{"denominator": den, "sum": total, "rows": n} for den, total, n in groups]
     return _result(
         "payout_sums",
         bad == 0,
-        {"bad_rows": bad, "groups": markdown_table(table, ["denominator", "sum", "rows"]), "first_bad_ids": id_list(r[0] for r in offenders)},
+        {"bad_rows": bad, "groups": markdown_table(rows, ["denominator", "sum", "rows"]), "first_bad_ids": id_list(r[0] for r in offenders)},
     )
 
 
-def winning_index(client: Client) -> dg.AssetCheckResult:
+def winning_index(client: Client, table: str) -> dg.AssetCheckResult:
     where = (
         "winning_index < 0 OR winning_index >= length(payout_numerators) "
         "OR winning_index != indexOf(payout_numerators, arrayMax(payout_numerators)) - 1"
     )
-    [(bad,)] = _rows(client, f"SELECT count() FROM {TABLE} FINAL WHERE {where}")
-    offenders = _rows(client, f"SELECT condition_id, winning_index, payout_numerators FROM {TABLE} FINAL WHERE {where} LIMIT 20")
+    [(bad,)] = _rows(client, f"SELECT count() FROM {table} FINAL WHERE {where}")
+    offenders = _rows(client, f"SELECT condition_id, winning_index, payout_numerators FROM {table} FINAL WHERE {where} LIMIT 20")
     return _result("winning_index", bad == 0, {"bad_rows": bad, "first_bad_rows": id_list(offenders)})
 
 
-def resolved_dates(client: Client) -> dg.AssetCheckResult:
+def resolved_dates(client: Client, table: str) -> dg.AssetCheckResult:
     where = f"resolved_at > now() OR resolved_at < toDateTime('{EARLIEST_RESOLUTION}') OR toUnixTimestamp(resolved_at) = 0"
     [(bad, earliest, latest, from_subgraph, from_chain, from_fetch)] = _rows(
         client,
         f"SELECT countIf({where}), min(resolved_at), max(resolved_at), countIf(resolved_at_source = 'subgraph'), "
-        f"countIf(resolved_at_source = 'chain'), countIf(resolved_at_source = 'fetch_time') FROM {TABLE} FINAL",
+        f"countIf(resolved_at_source = 'chain'), countIf(resolved_at_source = 'fetch_time') FROM {table} FINAL",
     )
-    offenders = _rows(client, f"SELECT condition_id, resolved_at FROM {TABLE} FINAL WHERE {where} LIMIT 20")
+    offenders = _rows(client, f"SELECT condition_id, resolved_at FROM {table} FINAL WHERE {where} LIMIT 20")
     return _result(
         "resolved_dates",
         bad == 0,
@@ -120,14 +121,14 @@ def resolved_dates(client: Client) -> dg.AssetCheckResult:
     )
 
 
-def unique_condition_ids(client: Client) -> dg.AssetCheckResult:
+def unique_condition_ids(client: Client, table: str) -> dg.AssetCheckResult:
     """One row per id under FINAL, and one payout across every stored version: FINAL alone
     shows one row per id by construction and would hide a version that says otherwise."""
-    duplicates = _rows(client, f"SELECT condition_id, count() FROM {TABLE} FINAL GROUP BY 1 HAVING count() > 1 LIMIT 20")
-    malformed = _rows(client, f"SELECT DISTINCT condition_id FROM {TABLE} WHERE NOT match(condition_id, '^[0-9a-f]{{64}}$') LIMIT 20")
+    duplicates = _rows(client, f"SELECT condition_id, count() FROM {table} FINAL GROUP BY 1 HAVING count() > 1 LIMIT 20")
+    malformed = _rows(client, f"SELECT DISTINCT condition_id FROM {table} WHERE NOT match(condition_id, '^[0-9a-f]{{64}}$') LIMIT 20")
     versions = _rows(
         client,
-        f"SELECT condition_id, groupArray((version, payout_numerators, payout_denominator)) FROM {TABLE} "
+        f"SELECT condition_id, groupArray((version, payout_numerators, payout_denominator)) FROM {table} "
         "GROUP BY condition_id HAVING uniqExact(payout_numerators, payout_denominator) > 1 ORDER BY condition_id",
     )
     disagreeing = [(cid, sorted(rows)) for cid, rows in versions if len({payout_fraction(n, d) for _, n, d in rows}) > 1]
@@ -145,8 +146,8 @@ def unique_condition_ids(client: Client) -> dg.AssetCheckResult:
     )
 
 
-def payout_shape(client: Client) -> dg.AssetCheckResult:
-    vectors = _rows(client, f"SELECT payout_numerators, count(), any(condition_id) FROM {TABLE} FINAL GROUP BY 1 ORDER BY 2 DESC")
+def payout_shape(client: Client, table: str) -> dg.AssetCheckResult:
+    vectors = _rows(client, f"SELECT payout_numerators, count(), any(condition_id) FROM {table} FINAL GROUP BY 1 ORDER BY 2 DESC")
     unusual = [(nums, n, example) for nums, n, example in vectors if tuple(nums) not in EXPECTED_VECTORS]
     return _result(
         "payout_shape",
@@ -164,6 +165,7 @@ def table_checks(
     context: dg.AssetCheckExecutionContext, clickhouse: ClickHouseResource, files: PayoutFiles, run_lock: RunLock
 ) -> Iterator[dg.AssetCheckResult]:
     """The seed's completion validations 1-4, plus uniqueness and payout shape."""
+    table = clickhouse.layout.reads
     with clickhouse.get_client() as client:
         by_table = (payout_sums, winning_index, resolved_dates, unique_condition_ids, payout_shape)
-        yield from logged(context, [total_payouts(client, files), *(check(client) for check in by_table)])
+        yield from logged(context, [total_payouts(client, files, table), *(check(client, table) for check in by_table)])

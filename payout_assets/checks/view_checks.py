@@ -12,8 +12,8 @@ from payout_assets.resources.run_lock import RunLock
 from payout_assets.view import (
     EXISTING,
     EXISTING_ROWS,
-    GOLDSKY_ROWS,
     VIEW,
+    goldsky_rows,
     inspect_view,
     payout_fraction,
     table_exists,
@@ -26,19 +26,19 @@ SPECS = [
 ]
 
 
-def integration_readiness(client: Client) -> dg.AssetCheckResult:
+def integration_readiness(client: Client, table: str) -> dg.AssetCheckResult:
     """The published view passes the inspection its staging copy passed before the swap."""
-    report = inspect_view(client, VIEW)
+    report = inspect_view(client, VIEW, table)
     return dg.AssetCheckResult(check_name="integration_readiness", passed=not report.problems, metadata=report.metadata)
 
 
-def agreement_with_existing(client: Client) -> dg.AssetCheckResult:
+def agreement_with_existing(client: Client, table: str) -> dg.AssetCheckResult:
     """Payouts compared as exact fractions in Python: the users' may be floats, never truncated."""
     if not table_exists(client, EXISTING):
         return dg.AssetCheckResult(check_name="agreement_with_existing", passed=True, metadata={"compared": 0, "note": f"{EXISTING} does not exist"})
     pairs = client.query(
         "SELECT condition_id, e.payout_numerators, e.payout_denominator, g.payout_numerators, g.payout_denominator "
-        f"FROM ({EXISTING_ROWS}) AS e INNER JOIN ({GOLDSKY_ROWS}) AS g USING (condition_id) ORDER BY condition_id"
+        f"FROM ({EXISTING_ROWS}) AS e INNER JOIN ({goldsky_rows(table)}) AS g USING (condition_id) ORDER BY condition_id"
     ).result_rows
     disagreements = [row for row in pairs if payout_fraction(row[1], row[2]) != payout_fraction(row[3], row[4])]
     return dg.AssetCheckResult(
@@ -58,5 +58,6 @@ def view_checks(
     context: dg.AssetCheckExecutionContext, clickhouse: ClickHouseResource, run_lock: RunLock
 ) -> Iterator[dg.AssetCheckResult]:
     """The seed's integration-readiness validation, and agreement between the two sources."""
+    table = clickhouse.layout.reads
     with clickhouse.get_client() as client:
-        yield from logged(context, [integration_readiness(client), agreement_with_existing(client)])
+        yield from logged(context, [integration_readiness(client, table), agreement_with_existing(client, table)])

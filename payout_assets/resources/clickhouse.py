@@ -10,11 +10,17 @@ import clickhouse_connect
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
+from dagster._core.launcher.sync_in_memory_run_launcher import SyncInMemoryRunLauncher
 from pydantic import Field
+
+from payout_assets.target_table import TableLayout
 
 CHDB_SCHEME = "chdb://"
 SCHEMES = (CHDB_SCHEME, "http://", "https://")
 ACCEPTED_FORMS = "chdb:///absolute/dir (embedded), http://user:password@host:8123/db or https://user:password@host:8443/db"
+# Run launchers whose runs are processes of this machine: the ones `dagster dev`, the CLI and
+# tests use. Any other starts runs in containers or elsewhere, each with its own empty chDB.
+LAPTOP_LAUNCHERS = (dg.DefaultRunLauncher, SyncInMemoryRunLauncher)
 
 
 class ClickHouseUnavailable(RuntimeError):
@@ -22,13 +28,31 @@ class ClickHouseUnavailable(RuntimeError):
 
 
 class ClickHouseUrlRefused(ValueError):
-    """CLICKHOUSE_URL has no explicit scheme: guessing one could send the table to another server."""
+    """CLICKHOUSE_URL has no explicit scheme (guessing one could send the table to another
+    server), or names a chDB directory that some runs would not share."""
 
 
 def check_scheme(url: str) -> None:
     if not url.startswith(SCHEMES):
         shown = "a value holding '@' (not shown: it may hold a password)" if "@" in url else repr(url)
         raise ClickHouseUrlRefused(f"CLICKHOUSE_URL {shown} has no accepted scheme; use {ACCEPTED_FORMS}")
+    if url.startswith(CHDB_SCHEME) and not Path(url[len(CHDB_SCHEME):]).is_absolute():
+        raise ClickHouseUrlRefused(
+            f"CLICKHOUSE_URL {url!r} names a relative chDB directory, which each run would find in its own working "
+            f"directory; use {ACCEPTED_FORMS}"
+        )
+
+
+def check_embedded_allowed(url: str, instance: dg.DagsterInstance | None) -> None:
+    """chDB only where every run is a process of this machine, sharing its directory."""
+    if not url.startswith(CHDB_SCHEME) or instance is None or isinstance(instance.run_launcher, LAPTOP_LAUNCHERS):
+        return
+    raise ClickHouseUrlRefused(
+        f"CLICKHOUSE_URL is the embedded chDB directory {url[len(CHDB_SCHEME):]}, but this Dagster instance launches "
+        f"runs with {type(instance.run_launcher).__name__}: each run would write to a chDB of its own that no other "
+        "run, check or P&L query sees. Set CLICKHOUSE_URL to your ClickHouse server "
+        "(http://user:password@host:8123/db or https://user:password@host:8443/db, e.g. ClickHouse Cloud)."
+    )
 
 
 @dataclass(frozen=True)
@@ -82,9 +106,26 @@ class ClickHouseResource(dg.ConfigurableResource):
     url: str = Field(
         description="chdb:///abs/dir for embedded ClickHouse, or http(s)://user:pass@host:port/db for a server."
     )
+    cluster: str | None = Field(default=None, description="Cluster name (CLICKHOUSE_CLUSTER): our DDL runs ON CLUSTER it.")
+    table_engine: str = Field(
+        default="ReplacingMergeTree",
+        description="Engine the target table is created with (CLICKHOUSE_TABLE_ENGINE): ReplacingMergeTree "
+        "(one server, chDB, ClickHouse Cloud) or ReplicatedReplacingMergeTree (a cluster).",
+    )
+    distributed_table: str | None = Field(
+        default=None,
+        description="Distributed table over the target table (CLICKHOUSE_DISTRIBUTED_TABLE), created if missing: "
+        "the load writes to it and the view and checks read through it.",
+    )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         check_scheme(self.url)  # refused before any step runs
+        check_embedded_allowed(self.url, context.instance)
+        _ = self.layout  # and so are contradicting layout settings
+
+    @property
+    def layout(self) -> TableLayout:
+        return TableLayout(self.cluster, self.table_engine, self.distributed_table)
 
     @property
     def is_embedded(self) -> bool:

@@ -10,7 +10,7 @@ from pydantic import Field
 from payout_assets.core.bounds import AnswerBounds
 from payout_assets.core.redaction import redact_url
 from payout_assets.core.subgraph import endpoint_fingerprint
-from payout_assets.resources.goldsky_client import LOGGED_WAIT_SECONDS, GoldskyClient, RetryPolicy
+from payout_assets.resources.goldsky_client import GoldskyClient, RetryPolicy
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter
 from payout_assets.settings import PUBLIC_PNL_SUBGRAPH, SETTINGS
 
@@ -79,10 +79,10 @@ class GoldskyResource(dg.ConfigurableResource):
         """How stored statuses name this endpoint (never by its URL, which may carry a key)."""
         return endpoint_fingerprint(self.url)
 
-    def client(self, log: logging.Logger | None = None, logged_wait_seconds: float = LOGGED_WAIT_SECONDS) -> GoldskyClient:
+    def client(self, log: logging.Logger | None = None, logged_wait_seconds: float | None = None) -> GoldskyClient:
         """A client for one step; every client of the process shares one limiter per endpoint,
         so the pre-flight probe and the fetch never start more than the limit between them.
-        Retry waits of `logged_wait_seconds` or more are logged to `log`."""
+        Retry waits of `logged_wait_seconds` (default: 5 s) or more are logged to `log`."""
         for field, variable in VARIABLES.items():
             SETTINGS[variable].check(getattr(self, field))
         return GoldskyClient(

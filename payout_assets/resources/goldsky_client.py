@@ -113,7 +113,7 @@ class GoldskyClient:
         retry: RetryPolicy = RetryPolicy(),
         bounds: AnswerBounds = AnswerBounds(),
         log: logging.Logger | None = None,
-        logged_wait_seconds: float = LOGGED_WAIT_SECONDS,
+        logged_wait_seconds: float | None = None,  # None: LOGGED_WAIT_SECONDS
     ) -> None:
         self._url = url
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
@@ -124,7 +124,7 @@ class GoldskyClient:
         # Every reason this client writes is cut short and stripped of the key and the URL's secrets.
         self.bounds = replace(bounds, secrets=(*bounds.secrets, *([api_key] if api_key else []), *url_secrets(url)))
         self._log = log or logging.getLogger(__name__)
-        self._logged_wait_seconds = logged_wait_seconds
+        self._logged_wait_seconds = LOGGED_WAIT_SECONDS if logged_wait_seconds is None else logged_wait_seconds
         self._client: Client | None = None
         self._session: Any = None
 

@@ -20,13 +20,14 @@ from payout_assets.checks.view_checks import view_checks
 from payout_assets.definitions import build_defs
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.input_ids import missing_condition_ids
-from payout_assets.load import TABLE, resolutions_external_ingest
+from payout_assets.load import resolutions_external_ingest
 from payout_assets.partitions import RANGE_TAGS, SHARDS
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.resources.run_lock import RunLock
+from payout_assets.target_table import TABLE, TableLayout
 from payout_assets.view import vw_resolutions_truth
 from subgraph_replica import ConditionRow, synthesize_truth
 
@@ -37,6 +38,8 @@ BACKFILL_COMMAND = [
     str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m", "payout_assets",
     "--select", ",".join(BACKFILL_KEYS), "--partition-range", f"{SHARDS[0]}...{SHARDS[-1]}",
 ]
+# The target table as the load creates it with the layout settings unset.
+CREATE_TABLE = TableLayout().create_statements()[0]
 BACKFILL = [missing_condition_ids, goldsky_payouts, resolutions_external_ingest, preflight_checks, fetch_checks, table_checks]
 
 
