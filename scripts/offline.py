@@ -21,7 +21,7 @@ from payout_assets import settings
 from payout_assets.checks.view_checks import agreement_with_existing
 from payout_assets.definitions import make_resources
 from payout_assets.input_ids import read_input_ids
-from payout_assets.load import TABLE, resolutions_external_ingest
+from payout_assets.load import resolutions_external_ingest
 from payout_assets.partitions import SHARDS
 from payout_assets.settings import DATA_DIR, PROJECT_DIR
 from payout_assets.core.statuses import CHAIN_SOURCE, STATUSES, count_statuses
@@ -71,12 +71,13 @@ def summary(resources: dict, seconds: float) -> str:
     parsed = read_input_ids(files, clickhouse)
     statuses = pl.concat([files.read("statuses", shard) for shard in SHARDS])
     counts = count_statuses(statuses)
+    table = clickhouse.layout.reads
     with clickhouse.get_client() as client:
         [(table_rows, by_chain, timed_by_chain)] = client.query(
-            f"SELECT count(), countIf(source = '{CHAIN_SOURCE}'), countIf(resolved_at_source = 'chain') FROM {TABLE} FINAL"
+            f"SELECT count(), countIf(source = '{CHAIN_SOURCE}'), countIf(resolved_at_source = 'chain') FROM {table} FINAL"
         ).result_rows
         view_rows = client.query(f"SELECT count() FROM {VIEW}").result_rows[0][0]
-        agreement = agreement_with_existing(client).metadata  # what the view's check reported
+        agreement = agreement_with_existing(client, table).metadata  # what the view's check reported
     chain = latest_check_metadata(chain_check_key())
     lines = [
         ("ids", len(parsed.ids)),
