@@ -70,6 +70,7 @@ def test_the_sensor_schedule_comes_from_the_settings(monkeypatch):
     assert "6 h after their last check" in sensor.description
 
 
+@pytest.mark.slow
 def test_the_cli_loads_the_code_location_by_module_name():
     listed = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "dagster"), "asset", "list", "-m", "payout_assets"],
@@ -105,6 +106,7 @@ def test_a_bad_setting_stops_the_load_naming_its_variable(monkeypatch, variable,
     assert "hunter2" not in str(refused.value)
 
 
+@pytest.mark.slow
 def test_the_cli_reports_a_bad_setting_by_name():
     listed = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "dagster"), "asset", "list", "-m", "payout_assets"],

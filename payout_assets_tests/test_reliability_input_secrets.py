@@ -133,6 +133,7 @@ def read_in_subprocesses(*paths: Path) -> list[dict]:
     return [json.loads(output) for output in outputs]
 
 
+@pytest.mark.slow
 def test_a_million_lines_with_garbage_are_read_in_memory_of_the_ids_alone(tmp_path):
     ids = [os.urandom(32).hex() for _ in range(900_000)]
     short_size = write_big_file(tmp_path / "short.txt", ids, '{"garbage": ')

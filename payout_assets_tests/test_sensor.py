@@ -32,6 +32,8 @@ from payout_assets_tests.support import (
 )
 from subgraph_replica import ConditionRow, ReplicaServer
 
+pytestmark = pytest.mark.slow  # every test runs whole sensor cycles: `make test-fast` skips them
+
 DAY = timedelta(days=1)
 START = datetime(2026, 11, 2, 6, 0, tzinfo=timezone.utc)
 LATE_BLOCK = 200_000_000  # above every block the synthesized truth holds
@@ -151,7 +153,6 @@ def test_failed_ids_are_retried_on_the_next_tick(location: Location, replica: Re
     assert location.statuses().filter(pl.col("status") == "failed").height == 0
 
 
-@pytest.mark.slow
 def test_an_unsettled_id_is_rechecked_on_every_daily_tick_with_the_defaults(location: Location, truth: Truth):
     unsettled = {cid for cid in truth.ids if truth.status(cid) != "resolved"}
     with time_machine.travel(START, tick=True) as clock:
@@ -166,7 +167,6 @@ def test_an_unsettled_id_is_rechecked_on_every_daily_tick_with_the_defaults(loca
             assert statuses["fetched_at"].min() >= tick_at, f"day {day}: some unsettled ids were not re-checked"
 
 
-@pytest.mark.slow
 def test_statuses_from_another_endpoint_are_asked_again_by_id(location: Location, monkeypatch, truth: Truth, tmp_path: Path):
     location.tick_and_run()
     not_found = [cid for cid in truth.ids if truth.status(cid) == "not_found"]
@@ -182,7 +182,6 @@ def test_statuses_from_another_endpoint_are_asked_again_by_id(location: Location
     assert set(not_found[:5]) <= set(location.table())
 
 
-@pytest.mark.slow
 def test_the_run_fetches_what_the_tick_saw_however_long_it_queued(location: Location, replica: ReplicaServer, truth: Truth):
     location.tick_and_run()
     location.append_ids(ids_in_shards("4", 2, seed=41))
@@ -194,7 +193,6 @@ def test_the_run_fetches_what_the_tick_saw_however_long_it_queued(location: Loca
     assert not set(replica.requested_ids()) & unsettled_in_4
 
 
-@pytest.mark.slow
 def test_dagster_sensor_preview_prints_the_run_request(resources: dict, tmp_path: Path):
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -210,7 +208,6 @@ def test_dagster_sensor_preview_prints_the_run_request(resources: dict, tmp_path
     assert "ids to fetch per shard: 0: " in preview.stdout + preview.stderr
 
 
-@pytest.mark.slow
 def test_soak_over_simulated_days(monkeypatch, tmp_path: Path, capsys):
     """Each day new ids arrive and some open markets resolve, one of them while the change
     feed's pages are read; after every day the table and the view hold exactly the truth."""
@@ -276,13 +273,11 @@ def next_day_run(location: Location, replica: ReplicaServer) -> dict[str, int]:
     return replica.requested_ids()
 
 
-@pytest.mark.slow
 def test_a_feed_longer_than_a_plain_recheck_falls_back_to_asking_by_id(location: Location, replica: ReplicaServer, truth: Truth):
     replica.upsert(ConditionRow(f"0x{cid}", (), "0", "", LATE_BLOCK) for cid in random_ids(16_000, seed=8))
     assert set(next_day_run(location, replica)) == unsettled_asked(truth)
 
 
-@pytest.mark.slow
 def test_a_block_the_endpoint_cannot_serve_falls_back_to_asking_by_id(location: Location, replica: ReplicaServer, truth: Truth):
     replica.configure(history_from_block=10**12)  # every `block:` argument is refused, as for pruned history
     assert set(next_day_run(location, replica)) == unsettled_asked(truth)
