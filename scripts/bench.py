@@ -1,15 +1,17 @@
 """`make bench`: the whole backfill, run as users run it, timed against the local replica and checked.
 
-    python -m scripts.bench                              # 170,448 ids at 50 requests / 10 s, 1 s latency
-    python -m scripts.bench --no-limit                   # no limit nor latency: the pipeline's own cost
-    python -m scripts.bench --sizes 10000,170448,1000000 # how that cost grows (no-limit)
-    python -m scripts.bench --no-limit --hostile         # and again with a hostile upstream's answers
+    python -m scripts.bench                                       # 170,448 ids at 50 requests / 10 s, 1 s latency
+    python -m scripts.bench --no-limit                            # no limit nor latency: the pipeline's own cost
+    python -m scripts.bench --sizes 20000,170448,1000000,2000000  # a sweep: does time or memory grow with N?
+    python -m scripts.bench --no-limit --hostile                  # and again with a hostile upstream's answers
 
 The run is the CLI command in a process of its own, so its wall time and peak RSS include
 Dagster's start-up and teardown; the replica runs in another process, so its CPU is not
 counted against the pipeline (it is reported beside it instead). The floor is when the last
-answer could arrive at best: the last window's start plus one latency. "Outside network" is the
-wall time minus the span from the first request the replica saw to its last answer.
+answer could arrive at best: the last window's start plus one latency; the overhead is the wall
+time minus the floor. "Outside network" is the wall time minus the span from the first request
+the replica saw to its last answer. "Checked" counts the ids whose status, and the resolved
+payouts whose table row, agreed with the truth.
 """
 
 import argparse
@@ -52,8 +54,8 @@ HOSTILE_KINDS = ("html_200",) * 8 + ("oversized", "corrupt_answer", "corrupt_ans
 HOSTILE_OPTIONS = ("--fault-rate", "0.4", "--fault-seed", "18", "--fault-kinds", ",".join(HOSTILE_KINDS),
                    "--fault-prefixes", "0x")
 HOSTILE_ENV = {"GOLDSKY_MAX_ATTEMPTS": "12", "GOLDSKY_BACKOFF_SECONDS": "0.05", "GOLDSKY_API_KEY": "gsk-bench-key"}
-COLUMNS = ("ids", "requests", "429s", "retries", "wall s", "floor s", "wall/floor", "ids/s",
-           "peak RSS MB", "replica CPU s", "outside network s", "Parquet MB", "table MB")
+COLUMNS = ("ids", "wall s", "floor s", "overhead s", "requests", "429s", "retries", "peak RSS MB",
+           "checked", "ids/s", "replica CPU s", "outside network s", "Parquet MB", "table MB")
 
 
 @dataclass
@@ -74,11 +76,12 @@ class BenchResult:
     problems: list[str] = field(default_factory=list)  # disagreements with the truth
 
     def row(self) -> dict[str, str]:
-        ratio = f"{self.wall_seconds / self.floor_seconds:.2f}" if self.floor_seconds else "-"
-        values = (self.ids, self.requests, self.rate_limited, self.retries, f"{self.wall_seconds:.1f}",
-                  f"{self.floor_seconds:.1f}", ratio, f"{self.ids / self.wall_seconds:,.0f}",
-                  f"{self.peak_rss_mb:.0f}", f"{self.replica_cpu_seconds:.2f}",
-                  f"{self.wall_seconds - self.network_seconds:.1f}", f"{self.parquet_mb:.1f}", f"{self.table_mb:.1f}")
+        checked = "MISMATCH" if self.problems else f"all {self.ids:,}"
+        values = (f"{self.ids:,}", f"{self.wall_seconds:.1f}", f"{self.floor_seconds:.1f}",
+                  f"{self.wall_seconds - self.floor_seconds:.1f}", self.requests, self.rate_limited, self.retries,
+                  f"{self.peak_rss_mb:.0f}", checked, f"{self.ids / self.wall_seconds:,.0f}",
+                  f"{self.replica_cpu_seconds:.2f}", f"{self.wall_seconds - self.network_seconds:.1f}",
+                  f"{self.parquet_mb:.1f}", f"{self.table_mb:.1f}")
         return dict(zip(COLUMNS, map(str, values)))
 
 
@@ -273,7 +276,7 @@ def format_table(rows: list[dict[str, str]]) -> str:
 def phase_rows(results: list[BenchResult]) -> list[dict[str, str]]:
     """Seconds per phase, one row per run; phases in the order the first run went through them."""
     names = list(dict.fromkeys(name for result in results for name in result.phases))
-    return [{"ids": str(r.ids), **{n: f"{r.phases.get(n, 0.0):.2f}" for n in names}} for r in results]
+    return [{"ids": f"{r.ids:,}", **{n: f"{r.phases.get(n, 0.0):.2f}" for n in names}} for r in results]
 
 
 def main() -> None:
@@ -282,17 +285,18 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=int, default=50, help="replica's limit per window")
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--latency", type=float, default=1.0)
-    parser.add_argument("--no-limit", action="store_true", help="no limit nor latency; prints phases")
-    parser.add_argument("--sizes", help="comma separated id counts, run in no-limit mode")
+    parser.add_argument("--no-limit", action="store_true", help="no limit nor latency")
+    parser.add_argument("--sizes", help="comma separated id counts, one fresh run each (instead of --ids)")
     parser.add_argument("--hostile", action="store_true", help="serve the hostile answers of HOSTILE_KINDS")
     args = parser.parse_args()
-    no_limit = args.no_limit or args.sizes is not None
     sizes = [int(size) for size in args.sizes.split(",")] if args.sizes else [args.ids]
-    results = [run_benchmark(size, None if no_limit else args.rate_limit, args.window,
-                             0.0 if no_limit else args.latency, hostile=args.hostile) for size in sizes]
+    results = []
+    for size in sizes:
+        results.append(run_benchmark(size, None if args.no_limit else args.rate_limit, args.window,
+                                     0.0 if args.no_limit else args.latency, hostile=args.hostile))
+        print(format_table([results[-1].row()]), file=sys.stderr, flush=True)  # each size as it ends
     print(format_table([result.row() for result in results]))
-    if no_limit:
-        print("\nseconds by phase\n" + format_table(phase_rows(results)))
+    print("\nseconds by phase\n" + format_table(phase_rows(results)))
     for result in results:
         for problem in result.problems:
             print(f"MISMATCH ({result.ids} ids): {problem}", file=sys.stderr)
