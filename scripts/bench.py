@@ -54,6 +54,7 @@ HOSTILE_KINDS = ("html_200",) * 8 + ("oversized", "corrupt_answer", "corrupt_ans
 HOSTILE_OPTIONS = ("--fault-rate", "0.4", "--fault-seed", "18", "--fault-kinds", ",".join(HOSTILE_KINDS),
                    "--fault-prefixes", "0x")
 HOSTILE_ENV = {"GOLDSKY_MAX_ATTEMPTS": "12", "GOLDSKY_BACKOFF_SECONDS": "0.05", "GOLDSKY_API_KEY": "gsk-bench-key"}
+RSS_POLL_SECONDS = 0.02  # how often the run's peak RSS so far is read
 COLUMNS = ("ids", "wall s", "floor s", "overhead s", "requests", "429s", "retries", "peak RSS MB",
            "checked", "ids/s", "replica CPU s", "outside network s", "Parquet MB", "table MB")
 
@@ -73,6 +74,7 @@ class BenchResult:
     table_mb: float  # the target table's active parts on disk
     faulted: dict[str, int] = field(default_factory=dict)  # requests per injected fault kind
     phases: dict[str, float] = field(default_factory=dict)
+    phase_rss_mb: dict[str, float] = field(default_factory=dict)  # the peak RSS so far at the end of each phase
     problems: list[str] = field(default_factory=list)  # disagreements with the truth
 
     def row(self) -> dict[str, str]:
@@ -138,12 +140,32 @@ class NetworkSpan(threading.Thread):
         return self.last - self.first + latency if self.first else 0.0
 
 
+class RssSampler(threading.Thread):
+    """Samples a process's peak resident memory so far (VmHWM, which the kernel keeps, so a spike
+    between two samples is not missed): the phase in which it rises is the one that set the peak."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.status = Path(f"/proc/{pid}/status")
+        self.stop = threading.Event()
+        self.samples: list[tuple[float, float]] = []  # (epoch seconds, MB)
+
+    def run(self) -> None:
+        while not self.stop.wait(RSS_POLL_SECONDS):
+            try:
+                rss_kb = next(int(line.split()[1]) for line in self.status.read_text().splitlines() if line.startswith("VmHWM:"))
+            except (OSError, StopIteration, ProcessLookupError):
+                return  # the process is gone
+            self.samples.append((time.time(), rss_kb / 1024))
+
+
 @dataclass
 class Run:
     wall_seconds: float
     peak_rss_mb: float
     started: float  # epoch seconds, comparable with the event log's timestamps
     ended: float
+    rss: list[tuple[float, float]] = field(default_factory=list)  # sampled (epoch seconds, peak MB so far)
 
 
 def run_backfill(env: dict[str, str], workdir: Path) -> Run:
@@ -154,15 +176,21 @@ def run_backfill(env: dict[str, str], workdir: Path) -> Run:
     with log.open("w") as output:
         started, epoch = time.monotonic(), time.time()
         process = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)  # this pid's rusage: never the replica's
-        wall, process.returncode = time.monotonic() - started, os.waitstatus_to_exitcode(status)
+        sampler = RssSampler(process.pid)
+        sampler.start()
+        process.wait()
+        wall = time.monotonic() - started
+        sampler.stop.set()
+        sampler.join()
     if process.returncode:
         raise RuntimeError(f"the backfill exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-    return Run(wall, usage.ru_maxrss / 1024, epoch, epoch + wall)
+    # Not the child's ru_maxrss: Linux carries the spawning process's peak (this one, holding the
+    # truth) across exec into it, which once made a 1,000,000-id run look 450 MB bigger than it was.
+    return Run(wall, max((mb for _, mb in sampler.samples), default=0.0), epoch, epoch + wall, sampler.samples)
 
 
-def read_run(home: Path, started: float, ended: float) -> tuple[int, dict[str, float]]:
-    """goldsky_payouts' retries and where the time went, from the run's event log."""
+def read_run(home: Path, run: Run) -> tuple[int, dict[str, float], dict[str, float]]:
+    """goldsky_payouts' retries, where the time went and the peak RSS so far at the end of each phase."""
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         event = instance.get_latest_materialization_event(dg.AssetKey("goldsky_payouts"))
@@ -172,16 +200,23 @@ def read_run(home: Path, started: float, ended: float) -> tuple[int, dict[str, f
         records = sorted(instance.all_logs(run_id, of_type=kinds), key=lambda r: r.timestamp)
     finally:
         instance.dispose()
-    phases, step_started, previous_end = {"start-up": records[0].timestamp - started}, {}, records[0].timestamp
+    spans: list[tuple[str, float, float]] = [("start-up", run.started, records[0].timestamp)]
+    step_started, previous_end = {}, records[0].timestamp
     for record in records:
         if record.dagster_event.event_type == dg.DagsterEventType.STEP_START:
-            phases["between steps"] = phases.get("between steps", 0.0) + record.timestamp - previous_end
+            spans.append(("between steps", previous_end, record.timestamp))
             step_started[record.step_key] = record.timestamp
         else:
-            phases[record.step_key] = record.timestamp - step_started[record.step_key]
+            spans.append((record.step_key, step_started[record.step_key], record.timestamp))
             previous_end = record.timestamp
-    phases["teardown"] = ended - previous_end
-    return retries, phases
+    spans.append(("teardown", previous_end, run.ended))
+    phases: dict[str, float] = {}
+    rss: dict[str, float] = {}
+    for name, start, end in spans:
+        phases[name] = phases.get(name, 0.0) + end - start
+        sampled = [mb for at, mb in run.rss if start <= at < end]
+        rss[name] = max([rss.get(name, 0.0), *sampled])
+    return retries, phases, rss
 
 
 def adjust_for_faults(truth: pl.DataFrame, faulted_ids: dict[str, list[str]]) -> pl.DataFrame:
@@ -258,11 +293,11 @@ def run_benchmark(ids: int = DEFAULT_IDS, rate_limit: int | None = 50, window: f
         replica = span.stats()
         with urllib.request.urlopen(f"{span.base_url}/_stats/ids") as answer:
             truth = adjust_for_faults(truth, json.load(answer)["faulted"])
-    retries, phases = read_run(home, run.started, run.ended)
+    retries, phases, phase_rss = read_run(home, run)
     return BenchResult(ids, replica["requests"], replica["rate_limited"], retries, run.wall_seconds,
                        floor_seconds(replica["accepted"], rate_limit, window, latency), run.peak_rss_mb,
                        replica["cpu_seconds"] - cpu_before, span.seconds(latency), *stored_mb(files, clickhouse),
-                       replica["faulted"], phases, check(truth, files, clickhouse))
+                       replica["faulted"], phases, phase_rss, check(truth, files, clickhouse))
 
 
 def format_table(rows: list[dict[str, str]]) -> str:
@@ -273,9 +308,12 @@ def format_table(rows: list[dict[str, str]]) -> str:
     return "\n".join("  ".join(value.rjust(width) for value, width in zip(line, widths)) for line in lines)
 
 
-def phase_rows(results: list[BenchResult]) -> list[dict[str, str]]:
-    """Seconds per phase, one row per run; phases in the order the first run went through them."""
+def phase_rows(results: list[BenchResult], rss: bool = False) -> list[dict[str, str]]:
+    """Seconds (or the highest RSS, MB) per phase, one row per run; phases in the order the first
+    run went through them."""
     names = list(dict.fromkeys(name for result in results for name in result.phases))
+    if rss:
+        return [{"ids": f"{r.ids:,}", **{n: f"{r.phase_rss_mb.get(n, 0.0):.0f}" for n in names}} for r in results]
     return [{"ids": f"{r.ids:,}", **{n: f"{r.phases.get(n, 0.0):.2f}" for n in names}} for r in results]
 
 
@@ -297,6 +335,7 @@ def main() -> None:
         print(format_table([results[-1].row()]), file=sys.stderr, flush=True)  # each size as it ends
     print(format_table([result.row() for result in results]))
     print("\nseconds by phase\n" + format_table(phase_rows(results)))
+    print("\npeak RSS MB so far, at the end of each phase\n" + format_table(phase_rows(results, rss=True)))
     for result in results:
         for problem in result.problems:
             print(f"MISMATCH ({result.ids} ids): {problem}", file=sys.stderr)
