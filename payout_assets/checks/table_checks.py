@@ -127,14 +127,21 @@ def resolved_dates(client: Client, table: str) -> dg.AssetCheckResult:
 def unique_condition_ids(client: Client, table: str) -> dg.AssetCheckResult:
     """One row per id under FINAL, and one payout across every stored version: FINAL alone
     shows one row per id by construction and would hide a version that says otherwise."""
-    duplicates = _rows(client, f"SELECT condition_id, count() FROM {table} FINAL GROUP BY 1 HAVING count() > 1 LIMIT 20")
     malformed = _rows(client, f"SELECT DISTINCT condition_id FROM {table} WHERE NOT match(condition_id, '^[0-9a-f]{{64}}$') LIMIT 20")
-    versions = _rows(
-        client,
-        f"SELECT condition_id, groupArray((version, payout_numerators, payout_denominator)) FROM {table} "
-        "GROUP BY condition_id HAVING uniqExact(payout_numerators, payout_denominator) > 1 ORDER BY condition_id",
-    )
-    disagreeing = [(cid, sorted(rows)) for cid, rows in versions if len({payout_fraction(n, d) for _, n, d in rows}) > 1]
+    duplicates, disagreeing = [], []
+    for shard in SHARDS:  # grouping by id one shard at a time: ClickHouse's memory does not grow with the table
+        in_shard = {"shard": shard}
+        duplicates += client.query(
+            f"SELECT condition_id, count() FROM {table} FINAL WHERE startsWith(condition_id, {{shard:String}}) "
+            "GROUP BY 1 HAVING count() > 1 LIMIT 20", parameters=in_shard
+        ).result_rows
+        versions = client.query(
+            f"SELECT condition_id, groupArray((version, payout_numerators, payout_denominator)) FROM {table} "
+            "WHERE startsWith(condition_id, {shard:String}) "
+            "GROUP BY condition_id HAVING uniqExact(payout_numerators, payout_denominator) > 1 ORDER BY condition_id",
+            parameters=in_shard,
+        ).result_rows
+        disagreeing += [(cid, sorted(rows)) for cid, rows in versions if len({payout_fraction(n, d) for _, n, d in rows}) > 1]
     return _result(
         "unique_condition_ids",
         not duplicates and not malformed and not disagreeing,
