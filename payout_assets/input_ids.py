@@ -1,5 +1,7 @@
 """`missing_condition_ids`: the input id file, normalised and split into shards."""
 
+import json
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,6 +47,9 @@ def id_text(value: object) -> str:
         return repr(value)
 
 
+SUMMARY_FILE = "input_summary.json"
+
+
 def _queried_ids(files: PayoutFiles, clickhouse: ClickHouseResource | None) -> Iterator[str]:
     """PAYOUT_INPUT_SQL's ids as text, block by block, when it is set and ClickHouse is given."""
     if not files.input_sql or clickhouse is None:
@@ -87,6 +92,34 @@ def split_input_ids(
     return parsed
 
 
+def _input_stamp(files: PayoutFiles) -> dict:
+    """What identifies the input as read: the file's path, size and modification time, and the query."""
+    stat = Path(files.input_ids_path).stat()
+    return {"input_file": files.input_ids_path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "input_query": files.input_sql}
+
+
+def write_summary(files: PayoutFiles, parsed: ParsedIds) -> None:
+    """The input's counts beside its shards, for the checks that report them."""
+    path = Path(files.shards_dir) / SUMMARY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    summary = {"stamp": _input_stamp(files), "valid_ids": parsed.valid, "invalid_lines": parsed.invalid_count}
+    path.with_suffix(".partial").write_text(json.dumps(summary))
+    os.replace(path.with_suffix(".partial"), path)
+
+
+def input_counts(files: PayoutFiles, clickhouse: ClickHouseResource | None) -> tuple[int, int]:
+    """Valid ids and invalid lines of the input: as missing_condition_ids counted them while the input
+    is unchanged since (the summary beside the shards), else counted again."""
+    try:
+        summary = json.loads((Path(files.shards_dir) / SUMMARY_FILE).read_text())
+        if summary["stamp"] == _input_stamp(files):
+            return summary["valid_ids"], summary["invalid_lines"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    parsed = split_input_ids(files, clickhouse)
+    return parsed.valid, parsed.invalid_count
+
+
 @dg.asset(
     partitions_def=shard_partitions,
     backfill_policy=single_run,
@@ -105,6 +138,7 @@ def missing_condition_ids(
             per_shard[shard] = ids.height
 
     parsed = split_input_ids(files, clickhouse, write)
+    write_summary(files, parsed)
     if parsed.invalid_count:
         context.log.warning(f"{parsed.invalid_count} invalid lines in {files.input_ids_path} were skipped")
     return dg.MaterializeResult(

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from payout_assets.checks.outcome import logged
 from payout_assets.fetch import goldsky_payouts
-from payout_assets.input_ids import split_input_ids
+from payout_assets.input_ids import input_counts
 from payout_assets.metadata import id_list, markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource
@@ -51,7 +51,7 @@ def coverage_vs_input(
         "coverage": round(share, 4),
         "valid_input_ids": valid_ids,
         **counts,
-        "invalid_lines": split_input_ids(files, clickhouse).invalid_count,
+        "invalid_lines": input_counts(files, clickhouse)[1],
         "ids_without_status": len(unaccounted),
         "first_ids_without_status": id_list(unaccounted),
         "ids_with_two_statuses": id_list(duplicated),
