@@ -16,7 +16,7 @@ START_TIMEOUT_SECONDS = 30.0
 
 
 @contextmanager
-def replica_process(fixture: Path, *options: str) -> Iterator[str]:
+def replica_process(fixture: Path, *options: str, start_timeout_seconds: float = START_TIMEOUT_SECONDS) -> Iterator[str]:
     """Start `python -m subgraph_replica --fixture FIXTURE OPTIONS…`; yield its URL; stop it."""
     with tempfile.TemporaryDirectory(prefix="replica-") as scratch:
         port_file = Path(scratch) / "url"
@@ -25,7 +25,7 @@ def replica_process(fixture: Path, *options: str) -> Iterator[str]:
             stdout=subprocess.DEVNULL,
         )
         try:
-            deadline = time.monotonic() + START_TIMEOUT_SECONDS
+            deadline = time.monotonic() + start_timeout_seconds
             while not port_file.exists():
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the subgraph replica did not start (exit code {process.poll()})")
