@@ -2,13 +2,7 @@ import asyncio
 import gc
 import weakref
 
-from payout_assets.resources.rate_limiter import (
-    JITTER_FACTOR,
-    MIN_MARGIN_SECONDS,
-    MIN_ROUND_TRIPS,
-    WINDOW_MARGIN_SECONDS,
-    SlidingWindowLimiter,
-)
+from payout_assets.resources.rate_limiter import WINDOW_MARGIN_SECONDS, SlidingWindowLimiter
 
 
 class FakeClock:
@@ -101,59 +95,3 @@ def test_the_limiter_keeps_no_event_loop_alive():
     del loop
     gc.collect()
     assert finished() is None
-
-
-def measured(limiter: SlidingWindowLimiter, clock: FakeClock, round_trips: list[float]) -> None:
-    """Record these round trips, as the client's trace hooks do."""
-
-    async def main() -> None:
-        for seconds in round_trips:
-            slot = await limiter.acquire()
-            limiter.mark_sent(slot)
-            clock.now += seconds
-            limiter.mark_answered(slot)
-
-    asyncio.run(main())
-
-
-def test_the_margin_follows_the_measured_jitter_within_its_bounds():
-    clock = FakeClock()
-    limiter = SlidingWindowLimiter(1000, 10, clock=clock)
-    assert limiter.margin_seconds == WINDOW_MARGIN_SECONDS  # nothing measured yet: the widest
-    measured(limiter, clock, [1.0] * (MIN_ROUND_TRIPS - 1))
-    assert limiter.margin_seconds == WINDOW_MARGIN_SECONDS  # too few round trips to tell
-    measured(limiter, clock, [1.0])
-    assert limiter.margin_seconds == MIN_MARGIN_SECONDS  # steady answers: the narrowest
-    measured(limiter, clock, [1.05])
-    assert abs(limiter.margin_seconds - JITTER_FACTOR * 0.05) < 1e-9  # a multiple of the spread
-    measured(limiter, clock, [2.0])
-    assert limiter.margin_seconds == WINDOW_MARGIN_SECONDS  # never wider than the constant
-    limiter.pause(1)
-    assert limiter.margin_seconds == WINDOW_MARGIN_SECONDS  # the server asked us to wait: start over
-
-
-def test_a_steady_upstream_pays_the_narrow_margin_per_window():
-    clock = FakeClock()
-    limiter = SlidingWindowLimiter(50, 10, clock=clock)
-    measured(limiter, clock, [1.0] * 50)  # the first window, answered steadily
-    starts = []
-
-    async def main() -> None:
-        for _ in range(150):
-            slot = await limiter.acquire()
-            limiter.mark_sent(slot)
-            starts.append(clock.now)
-
-    real_sleep = asyncio.sleep
-
-    async def fake_sleep(seconds: float) -> None:
-        clock.now += seconds
-        await real_sleep(0)
-
-    asyncio.sleep = fake_sleep  # type: ignore[assignment]
-    try:
-        asyncio.run(main())
-    finally:
-        asyncio.sleep = real_sleep  # type: ignore[assignment]
-    assert max_in_any_window(starts, 10 + MIN_MARGIN_SECONDS) == 50
-    assert starts[-1] <= 50 + 3 * (10 + MIN_MARGIN_SECONDS) + 1e-9  # not 4 x 0.25 s late

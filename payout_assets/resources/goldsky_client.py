@@ -157,13 +157,8 @@ class GoldskyClient:
             if isinstance(context.trace_request_ctx, Slot):
                 self._limiter.mark_sent(context.trace_request_ctx)
 
-        async def answered(_session: object, context: Any, _params: object) -> None:
-            if isinstance(context.trace_request_ctx, Slot):
-                self._limiter.mark_answered(context.trace_request_ctx)  # its margin follows the jitter
-
         trace = aiohttp.TraceConfig()
         trace.on_request_chunk_sent.append(chunk_sent)
-        trace.on_request_end.append(answered)
         return trace
 
     @property

@@ -5,22 +5,13 @@ import json
 import os
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-# The server counts a request when it arrives, a little after we send it; keep a margin from
-# the window's edge so that jitter never makes it count one too many. Every window pays the
-# margin again (a sliding window counts from each request's own start), so it follows the
-# jitter measured in round trips: three times the spread of the last `limit` round trips,
-# between the bounds below; the widest until enough are measured and after the server asks us
-# to wait. The floor is wide because one late arrival is enough for a 429: at 20 ms a run of
-# 1,000 requests on a busy 2-core machine drew one.
+# The server counts a request when it arrives, a little after we send it; keep this much
+# distance from the window's edge so that jitter never makes it count one too many.
 WINDOW_MARGIN_SECONDS = 0.25
-MIN_MARGIN_SECONDS = 0.1
-JITTER_FACTOR = 3.0
-MIN_ROUND_TRIPS = 10
 
 
 @dataclass
@@ -28,7 +19,6 @@ class Slot:
     """One request's place in the window, from the moment it starts."""
 
     at: float
-    sent: float | None = None  # when its body left, for the round trip
 
 
 class SlidingWindowLimiter:
@@ -55,7 +45,7 @@ class SlidingWindowLimiter:
         if limit < 1:
             raise ValueError(f"rate limit must be at least 1 request per window, got {limit}")
         self.limit = limit
-        self.window_seconds = window_seconds
+        self.window_seconds = window_seconds + WINDOW_MARGIN_SECONDS
         self._clock = clock
         self._slots: list[Slot] = []
         self._paused_until = 0.0
@@ -63,19 +53,10 @@ class SlidingWindowLimiter:
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         self._history = history
         self._slots = [Slot(at) for at in self._read_history()]
-        self._round_trips: deque[float] = deque(maxlen=limit)
 
     def pause(self, seconds: float) -> None:
         """Hold every start for `seconds` (the server asked us to, with Retry-After)."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
-        self._round_trips.clear()  # our estimate of the jitter was wrong: the widest margin again
-
-    @property
-    def margin_seconds(self) -> float:
-        if len(self._round_trips) < MIN_ROUND_TRIPS:
-            return WINDOW_MARGIN_SECONDS
-        spread = max(self._round_trips) - min(self._round_trips)
-        return min(WINDOW_MARGIN_SECONDS, max(MIN_MARGIN_SECONDS, JITTER_FACTOR * spread))
 
     async def acquire(self) -> Slot:
         # An asyncio lock belongs to one loop; the window it guards belongs to the process.
@@ -90,22 +71,15 @@ class SlidingWindowLimiter:
 
     def mark_sent(self, slot: Slot) -> None:
         """Move the slot's start to now: the window counts from when the request left."""
-        slot.at = slot.sent = max(slot.at, self._clock())
+        slot.at = max(slot.at, self._clock())
         self._write_history()
-
-    def mark_answered(self, slot: Slot) -> None:
-        """The answer's headers arrived: one more round trip to measure the jitter by."""
-        if slot.sent is not None:
-            self._round_trips.append(self._clock() - slot.sent)
 
     def _wait_seconds(self) -> float:
         now = self._clock()
-        expired = now - self.window_seconds - self.margin_seconds  # a slot that started then no longer counts
-        self._slots = [slot for slot in self._slots if slot.at > expired]
+        self._slots = [slot for slot in self._slots if slot.at > now - self.window_seconds]
         wait = self._paused_until - now
         if len(self._slots) >= self.limit:
-            # The same comparison as the line above, so rounding never lets a start through early.
-            wait = max(wait, min(slot.at for slot in self._slots) - expired)
+            wait = max(wait, min(slot.at for slot in self._slots) + self.window_seconds - now)
         return wait
 
     def _read_history(self) -> list[float]:
