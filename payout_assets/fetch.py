@@ -1,7 +1,9 @@
 """`goldsky_payouts`: every id of the selected shards fetched and given one status."""
 
 import asyncio
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -16,7 +18,7 @@ from payout_assets.fetch_plan import ShardFetch, batches, ids_to_fetch
 from payout_assets.input_ids import missing_condition_ids
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import shard_partitions, single_run
-from payout_assets.recheck import recheck_by_changes
+from payout_assets.recheck import ANSWERED, recheck_by_changes
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.core.subgraph import BatchAnswer, SubgraphInfo
@@ -55,44 +57,85 @@ class Progress:
         )
 
 
-async def _fetch(
-    client: GoldskyClient,
-    shards: dict[str, ShardFetch],
-    plan: dict[str, list[str]],
-    files: PayoutFiles,
-    context: dg.AssetExecutionContext,
-) -> SubgraphInfo:
-    log, started = context.log, time.monotonic()
+@dataclass
+class FetchRun:
+    """What the fetch needs besides the client: the shards to fetch, and how to plan each one
+    when its turn comes (so that one shard's ids at a time are in memory, not the input's)."""
+
+    shards: dict[str, ShardFetch]  # only shards with ids to fetch, in order
+    plan: Callable[[str], tuple[pl.DataFrame, list[str]]]
+    files: PayoutFiles
+    total_ids: int = 0
+    rechecks: bool = False  # some id to fetch was answered before: the change feed may settle it
+    ahead: int = 100  # batches scheduled at most at once: enough to keep the rate limit's window full
+
+
+async def _fetch(client: GoldskyClient, run: FetchRun, context: dg.AssetExecutionContext) -> SubgraphInfo:
+    log = context.log
+    progress = Progress(run.total_ids, started=time.monotonic())
     async with client:
         # This run's pre-flight probe already asked: its answer saves a round trip before the first window.
-        info = files.read_probe(context.run_id, client.endpoint) or await client.discover()
+        info = run.files.read_probe(context.run_id, client.endpoint) or await client.discover()
         if info.has_indexing_errors:
             log.warning("the subgraph reports indexing errors; it may withhold data")
-        plan = await recheck_by_changes(client, info, shards, plan, log)
-        for shard, ids in plan.items():
-            shards[shard].pending = len(batches(ids))
-            if not ids and shards[shard].answers:  # the change feed answered for all of this shard
-                shards[shard].write(files)
-        progress = Progress(sum(len(ids) for ids in plan.values()), started=started)
+        remaining = None
+        if run.rechecks:  # the change feed weighs every shard's answered ids at once
+            plans = {shard: run.plan(shard) for shard in run.shards}
+            for shard, (previous, _) in plans.items():
+                run.shards[shard].previous = previous
+            remaining = await recheck_by_changes(client, info, run.shards, {s: ids for s, (_, ids) in plans.items()}, log)
+            progress.total_ids = sum(len(ids) for ids in remaining.values())
+            del plans
         query = info.shape.query()
-        tasks = [
-            asyncio.create_task(_fetch_one(client, query, shard, batch))
-            for shard, ids in plan.items()
-            for batch in batches(ids)
-        ]
-        for finished in asyncio.as_completed(tasks):
-            shard, answer = await finished
-            progress.resolved += _record(shards[shard], answer, info, files, client.bounds)
-            shards[shard].seconds = time.monotonic() - progress.started
-            progress.done_ids += len(answer.ids)
-            if time.monotonic() - progress.last_logged >= PROGRESS_EVERY_SECONDS or progress.done_ids == progress.total_ids:
-                progress.last_logged = time.monotonic()
-                log.info(progress.line())
+        scheduled: set[asyncio.Task] = set()
+        for shard, fetch in run.shards.items():
+            if remaining is None:
+                fetch.previous, ids = run.plan(shard)
+            else:
+                ids = remaining.pop(shard)
+            shard_batches = batches(ids)
+            fetch.pending = len(shard_batches)
+            if not shard_batches:  # the change feed answered for all of this shard
+                fetch.write(run.files)
+            for batch in shard_batches:
+                if len(scheduled) >= run.ahead:
+                    scheduled = await _record_finished(scheduled, run, info, progress, client.bounds, log)
+                scheduled.add(asyncio.create_task(_fetch_one(client, query, shard, batch)))
+        while scheduled:
+            scheduled = await _record_finished(scheduled, run, info, progress, client.bounds, log)
     return info
+
+
+async def _record_finished(
+    scheduled: set[asyncio.Task],
+    run: FetchRun,
+    info: SubgraphInfo,
+    progress: Progress,
+    bounds: AnswerBounds,
+    log: logging.Logger,
+) -> set[asyncio.Task]:
+    """Wait for at least one batch to finish, fold every finished one into its shard; the rest."""
+    finished, scheduled = await asyncio.wait(scheduled, return_when=asyncio.FIRST_COMPLETED)
+    for task in finished:
+        shard, answer = task.result()
+        fetch = run.shards[shard]
+        progress.resolved += _record(fetch, answer, info, run.files, bounds)
+        fetch.seconds = time.monotonic() - progress.started
+        progress.done_ids += len(answer.ids)
+    if time.monotonic() - progress.last_logged >= PROGRESS_EVERY_SECONDS or progress.done_ids == progress.total_ids:
+        progress.last_logged = time.monotonic()
+        log.info(progress.line())
+    return scheduled
 
 
 async def _fetch_one(client: GoldskyClient, query, shard: str, batch: list[str]) -> tuple[str, BatchAnswer]:
     return shard, await client.fetch_batch(query, batch)
+
+
+def _answered_before(previous: pl.DataFrame, ids: list[str]) -> bool:
+    """Whether some of `ids` had an answer the change feed might confirm."""
+    asked = pl.DataFrame({"condition_id": ids}, schema={"condition_id": pl.String})
+    return previous.filter(pl.col("status").is_in(ANSWERED)).join(asked, on="condition_id", how="semi").height > 0
 
 
 def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, files: PayoutFiles, bounds: AnswerBounds) -> int:
@@ -129,16 +172,21 @@ def goldsky_payouts(
     now = datetime.now(timezone.utc)
     checked_before = datetime.fromisoformat(config.checked_before) if config.checked_before else now
     checked_before = checked_before if checked_before.tzinfo else checked_before.replace(tzinfo=timezone.utc)
-    shards: dict[str, ShardFetch] = {}
-    plan: dict[str, list[str]] = {}
-    for shard in context.partition_keys:
-        ids = files.read("ids", shard)
+
+    def plan(shard: str) -> tuple[pl.DataFrame, list[str]]:
         previous = files.read("statuses", shard)  # ids that left the input keep theirs
-        plan[shard] = ids_to_fetch(ids, previous, checked_before, goldsky.fingerprint)
-        shards[shard] = ShardFetch(shard, previous)
-        if not plan[shard]:  # nothing to ask: keep what we know
+        return previous, ids_to_fetch(files.read("ids", shard), previous, checked_before, goldsky.fingerprint)
+
+    shards = {shard: ShardFetch(shard) for shard in context.partition_keys}
+    run = FetchRun({}, plan, files, ahead=2 * goldsky.max_in_flight)
+    for shard in context.partition_keys:  # the shards with work, and how much; one shard in memory at a time
+        previous, ids = plan(shard)
+        if not ids:  # nothing to ask: keep what we know
             files.write("statuses", shard, previous)
-    info = asyncio.run(_fetch(goldsky.client(context.log), shards, plan, files, context)) if any(plan.values()) else None
+            continue
+        run.shards[shard], run.total_ids = shards[shard], run.total_ids + len(ids)
+        run.rechecks = run.rechecks or _answered_before(previous, ids)
+    info = asyncio.run(_fetch(goldsky.client(context.log), run, context)) if run.shards else None
     from_chain = {}
     if chain.enabled:
         from_chain = settle_with_chain(chain, files, list(shards), info, now, context.log)

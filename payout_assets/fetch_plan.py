@@ -30,10 +30,11 @@ def batches(ids: list[str]) -> list[list[str]]:
 
 @dataclass
 class ShardFetch:
-    """One shard's batches in flight; its statuses are written as soon as the last one lands."""
+    """One shard's batches in flight; its statuses are written as soon as the last one lands,
+    and then only its counts stay in memory."""
 
     shard: str
-    previous: pl.DataFrame
+    previous: pl.DataFrame = field(default_factory=lambda: to_frame([]))
     pending: int = 0
     answers: list[pl.DataFrame] = field(default_factory=list)  # frames, not dicts: a tenth of the memory
     stats: RequestStats = field(default_factory=RequestStats)
@@ -44,3 +45,4 @@ class ShardFetch:
     def write(self, files: PayoutFiles) -> None:
         fresh = pl.concat(self.answers) if self.answers else to_frame([])
         files.write("statuses", self.shard, merge(self.previous, fresh))
+        self.answers, self.previous = [], self.previous.clear()

@@ -1,16 +1,20 @@
 """`missing_condition_ids`: the input id file, normalised and split into shards."""
 
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from payout_assets.core.condition_ids import ParsedIds, read_id_file
+from payout_assets.core.condition_ids import ParsedIds, id_blocks, id_lines, read_id_file
 from payout_assets.metadata import markdown_table
-from payout_assets.partitions import shard_partitions, single_run
+from payout_assets.partitions import SHARDS, shard_partitions, single_run
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
-from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.resources.payout_files import IDS_SCHEMA, PayoutFiles
 
 
 def shard_frame(ids: list[str]) -> pl.DataFrame:
@@ -43,13 +47,77 @@ def id_text(value: object) -> str:
         return repr(value)
 
 
+SUMMARY_FILE = "input_summary.json"
+
+
+def _queried_ids(files: PayoutFiles, clickhouse: ClickHouseResource | None) -> Iterator[str]:
+    """PAYOUT_INPUT_SQL's ids as text, block by block, when it is set and ClickHouse is given."""
+    if not files.input_sql or clickhouse is None:
+        return
+    with clickhouse.get_client() as client, client.query_row_block_stream(files.input_sql) as blocks:
+        for block in blocks:
+            yield from (id_text(row[0]) for row in block)
+
+
 def read_input_ids(files: PayoutFiles, clickhouse: ClickHouseResource | None) -> ParsedIds:
-    """The input file's ids, then those of PAYOUT_INPUT_SQL when it is set and ClickHouse is given."""
-    queried: list[str] = []
-    if files.input_sql and clickhouse is not None:
-        with clickhouse.get_client() as client:
-            queried = [id_text(row[0]) for row in client.query(files.input_sql).result_rows]
-    return read_id_file(Path(files.input_ids_path), queried)
+    """The input file's ids, then those of PAYOUT_INPUT_SQL, in memory (for the sensor and scripts)."""
+    return read_id_file(Path(files.input_ids_path), _queried_ids(files, clickhouse))
+
+
+def split_input_ids(
+    files: PayoutFiles, clickhouse: ClickHouseResource | None, write: Callable[[str, pl.DataFrame], None] | None = None
+) -> ParsedIds:
+    """The input's ids, shard by shard, without holding them all: each block of lines goes to a
+    spill file per shard, then each shard is de-duplicated (first-seen order) and handed to
+    `write`. Returns the counts; its `ids` stay empty."""
+    parsed = ParsedIds()
+    with tempfile.TemporaryDirectory(prefix="payout-input-") as spill, id_lines(
+        Path(files.input_ids_path), _queried_ids(files, clickhouse)
+    ) as lines:
+        spilled = {shard: Path(spill) / shard for shard in SHARDS}
+        for ids in id_blocks(lines, parsed):
+            by_shard: dict[str, list[str]] = {}
+            for condition_id in ids:
+                by_shard.setdefault(condition_id[0], []).append(condition_id)
+            for shard, shard_ids in by_shard.items():
+                with spilled[shard].open("a") as out:
+                    out.write("\n".join(shard_ids) + "\n")
+        for shard, path in spilled.items():
+            ids = pl.read_csv(path, has_header=False, schema=IDS_SCHEMA) if path.exists() else pl.DataFrame(schema=IDS_SCHEMA)
+            distinct = ids.unique(maintain_order=True)
+            parsed.duplicates += ids.height - distinct.height
+            parsed.valid += distinct.height
+            if write is not None:
+                write(shard, distinct)
+    return parsed
+
+
+def _input_stamp(files: PayoutFiles) -> dict:
+    """What identifies the input as read: the file's path, size and modification time, and the query."""
+    stat = Path(files.input_ids_path).stat()
+    return {"input_file": files.input_ids_path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "input_query": files.input_sql}
+
+
+def write_summary(files: PayoutFiles, parsed: ParsedIds) -> None:
+    """The input's counts beside its shards, for the checks that report them."""
+    path = Path(files.shards_dir) / SUMMARY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    summary = {"stamp": _input_stamp(files), "valid_ids": parsed.valid, "invalid_lines": parsed.invalid_count}
+    path.with_suffix(".partial").write_text(json.dumps(summary))
+    os.replace(path.with_suffix(".partial"), path)
+
+
+def input_counts(files: PayoutFiles, clickhouse: ClickHouseResource | None) -> tuple[int, int]:
+    """Valid ids and invalid lines of the input: as missing_condition_ids counted them while the input
+    is unchanged since (the summary beside the shards), else counted again."""
+    try:
+        summary = json.loads((Path(files.shards_dir) / SUMMARY_FILE).read_text())
+        if summary["stamp"] == _input_stamp(files):
+            return summary["valid_ids"], summary["invalid_lines"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    parsed = split_input_ids(files, clickhouse)
+    return parsed.valid, parsed.invalid_count
 
 
 @dg.asset(
@@ -62,13 +130,15 @@ def missing_condition_ids(
     context: dg.AssetExecutionContext, files: PayoutFiles, clickhouse: ClickHouseResource, run_lock: RunLock
 ) -> dg.MaterializeResult:
     """Condition ids that lack payout data, normalised to 64 lowercase hex, per shard."""
-    parsed = read_input_ids(files, clickhouse)
-    frame = shard_frame(parsed.ids)
-    per_shard = {}
-    for shard in context.partition_keys:
-        shard_ids = frame.filter(pl.col("shard") == shard).select("condition_id")
-        files.write("ids", shard, shard_ids)
-        per_shard[shard] = shard_ids.height
+    selected, per_shard = set(context.partition_keys), {}
+
+    def write(shard: str, ids: pl.DataFrame) -> None:
+        if shard in selected:
+            files.write("ids", shard, ids)
+            per_shard[shard] = ids.height
+
+    parsed = split_input_ids(files, clickhouse, write)
+    write_summary(files, parsed)
     if parsed.invalid_count:
         context.log.warning(f"{parsed.invalid_count} invalid lines in {files.input_ids_path} were skipped")
     return dg.MaterializeResult(
@@ -76,7 +146,7 @@ def missing_condition_ids(
             "input_file": files.input_ids_path,
             "input_query": files.input_sql or "none",
             "lines": parsed.lines,
-            "valid_ids": len(parsed.ids),
+            "valid_ids": parsed.valid,
             "ids_in_selected_shards": sum(per_shard.values()),
             "duplicates": parsed.duplicates,
             "blank_lines": parsed.blank,

@@ -1,9 +1,11 @@
 """`resolutions_external_ingest`: resolved payouts loaded into ClickHouse, idempotently."""
 
 import time
+from collections import Counter
 
 import dagster as dg
 import polars as pl
+from clickhouse_connect.driver.client import Client
 
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.partitions import shard_partitions, single_run
@@ -11,9 +13,10 @@ from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.core.statuses import RESOLVED, SOURCE_OF_ROW, SUBGRAPH_SOURCE
-from payout_assets.target_table import TABLE, shape_differences
+from payout_assets.target_table import TABLE, TableLayout, shape_differences
 
 SOURCE = SUBGRAPH_SOURCE
+INSERT_ROWS = 50_000  # rows per insert
 
 
 def rows_to_load(statuses: pl.DataFrame, loaded: pl.DataFrame) -> pl.DataFrame:
@@ -47,8 +50,8 @@ def resolutions_external_ingest(
 ) -> dg.MaterializeResult:
     """Resolved Goldsky payouts in `default.resolutions_external_ingest` (ReplacingMergeTree)."""
     started = time.monotonic()
-    shards = list(context.partition_keys)
-    statuses = pl.concat([files.input_statuses(shard) for shard in shards])
+    by_source: Counter[str] = Counter()
+    resolved = total = 0
     layout = clickhouse.layout
     with clickhouse.get_client() as client:
         for statement in layout.create_statements():  # IF NOT EXISTS: a table already there is checked, never altered
@@ -59,25 +62,40 @@ def resolutions_external_ingest(
                 f"table was left as it is: {'; '.join(differences)}",
                 metadata={"table": TABLE, "differences": dg.MetadataValue.json(differences)},
             )
-        in_shards = "WHERE substring(condition_id, 1, 1) IN {shards:Array(String)}"
-        loaded = pl.from_arrow(
-            client.query_arrow(f"SELECT condition_id, version FROM {layout.reads} FINAL {in_shards}", parameters={"shards": shards})
-        )
-        new_rows = rows_to_load(statuses, loaded.cast({"condition_id": pl.String, "version": pl.UInt64}))
-        if new_rows.height:
-            client.insert_arrow(layout.reads, new_rows.to_arrow(), settings=layout.insert_settings)
-        total = client.query(
-            f"SELECT count() FROM {layout.reads} FINAL {in_shards}", parameters={"shards": shards}
-        ).result_rows[0][0]
-    context.log.info(f"inserted {new_rows.height} rows into {TABLE}; the selected shards now hold {total}")
+        for shard in context.partition_keys:  # one shard at a time: memory does not grow with the input
+            shard_sources, shard_resolved, shard_total = load_shard(client, files, layout, shard)
+            by_source.update(shard_sources)
+            resolved, total = resolved + shard_resolved, total + shard_total
+    context.log.info(f"inserted {sum(by_source.values())} rows into {TABLE}; the selected shards now hold {total}")
     return dg.MaterializeResult(
         metadata={
             "table": TABLE,
-            "rows_inserted": new_rows.height,
-            "rows_inserted_by_source": dg.MetadataValue.json(dict(new_rows.group_by("source").len().iter_rows())),
+            "rows_inserted": sum(by_source.values()),
+            "rows_inserted_by_source": dg.MetadataValue.json(dict(by_source)),
             "rows_in_selected_shards": total,
-            "resolved_in_parquet": statuses.filter(pl.col("status") == RESOLVED).height,
+            "resolved_in_parquet": resolved,
             "clickhouse": clickhouse.display_url,
             "seconds": round(time.monotonic() - started, 2),
         }
     )
+
+
+def load_shard(client: Client, files: PayoutFiles, layout: TableLayout, shard: str) -> tuple[dict[str, int], int, int]:
+    """Insert the shard's resolved rows the table lacks; returns (rows inserted per source, resolved
+    rows, rows the shard holds now). Every query reads this shard's ids only (the sort key's prefix)."""
+    statuses = files.input_statuses(shard)
+    in_shard = {"shard": shard}
+    loaded = pl.from_arrow(
+        client.query_arrow(
+            f"SELECT condition_id, version FROM {layout.reads} FINAL WHERE startsWith(condition_id, {{shard:String}})",
+            parameters=in_shard,
+        )
+    )
+    new_rows = rows_to_load(statuses, loaded.cast({"condition_id": pl.String, "version": pl.UInt64}))
+    for chunk in new_rows.iter_slices(INSERT_ROWS):  # ClickHouse's memory per insert follows its rows
+        client.insert_arrow(layout.reads, chunk.to_arrow(), settings=layout.insert_settings)
+    [(total,)] = client.query(
+        f"SELECT count() FROM {layout.reads} FINAL WHERE startsWith(condition_id, {{shard:String}})", parameters=in_shard
+    ).result_rows
+    inserted = dict(new_rows.group_by("source").len().iter_rows())
+    return inserted, statuses.filter(pl.col("status") == RESOLVED).height, total

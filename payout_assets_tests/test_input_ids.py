@@ -1,5 +1,7 @@
-"""Input ids from PAYOUT_INPUT_SQL, whatever type the users' id column has (issue 11)."""
+"""Input ids from PAYOUT_INPUT_SQL, whatever type the users' id column has (issue 11), and the input's counts
+the checks reuse (issue 14)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -7,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from payout_assets.core.condition_ids import normalise
-from payout_assets.input_ids import id_text, read_input_ids
+from payout_assets.input_ids import SUMMARY_FILE, id_text, input_counts, read_input_ids, split_input_ids, write_summary
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets_tests.support import random_ids
@@ -63,3 +65,21 @@ def test_any_id_in_any_fixed_string_form_normalises_to_itself(raw: bytes, paddin
     text = ("0x" if prefixed else "") + (condition_id.upper() if upper else condition_id)
     assert normalise(id_text(text.encode() + b"\0" * padding)) == condition_id  # FixedString(64..)
     assert normalise(id_text(raw)) == condition_id  # FixedString(32): the raw bytes32
+
+
+def test_the_checks_reuse_the_input_counts_only_while_the_input_is_unchanged(tmp_path: Path):
+    id_file = tmp_path / "ids.txt"
+    id_file.write_text("\n".join([*IDS, "not-an-id"]) + "\n")
+    files = PayoutFiles(input_ids_path=str(id_file), shards_dir=str(tmp_path / "shards"))
+    parsed = split_input_ids(files, None)
+    assert (parsed.valid, parsed.invalid_count) == (len(IDS), 1)
+    write_summary(files, parsed)
+
+    summary_path = tmp_path / "shards" / SUMMARY_FILE
+    summary = json.loads(summary_path.read_text())
+    summary_path.write_text(json.dumps({**summary, "invalid_lines": 99}))
+    assert input_counts(files, None) == (len(IDS), 99)  # read from the summary, not counted again
+
+    with id_file.open("a") as more:
+        more.write("0xZZ\n")
+    assert input_counts(files, None) == (len(IDS), 2)  # the input changed: counted again

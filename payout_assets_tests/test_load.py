@@ -121,3 +121,12 @@ def test_any_zookeeper_path_and_replica_name_leave_the_version_column_found(path
 @given(st.text())
 def test_any_engine_text_is_read_without_crashing(engine_full: str):
     assert replacing_version(engine_full) is None or isinstance(replacing_version(engine_full), str)
+
+
+def test_a_shard_bigger_than_one_insert_is_loaded_in_chunks_and_once(resources: dict, truth: Truth, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("payout_assets.load.INSERT_ROWS", 7)  # ~140 resolved rows a shard: many inserts each
+    assert backfill(resources).success
+    expected = [(len(truth.resolved()), len(truth.resolved()))]
+    assert query(resources, f"SELECT count(), uniqExact(condition_id) FROM {TABLE}") == expected
+    assert backfill(resources, assets=[resolutions_external_ingest]).success  # a re-run inserts nothing
+    assert query(resources, f"SELECT count() FROM {TABLE}") == [(len(truth.resolved()),)]

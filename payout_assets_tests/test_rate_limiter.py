@@ -2,7 +2,7 @@ import asyncio
 import gc
 import weakref
 
-from payout_assets.resources.rate_limiter import WINDOW_MARGIN_SECONDS, SlidingWindowLimiter
+from payout_assets.resources.rate_limiter import WINDOW_MARGIN_SECONDS, SlidingWindowLimiter, Slot
 
 
 class FakeClock:
@@ -95,3 +95,13 @@ def test_the_limiter_keeps_no_event_loop_alive():
     del loop
     gc.collect()
     assert finished() is None
+
+
+def test_rounding_never_lets_a_start_through_while_the_window_is_full():
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(1, 10, clock=clock)
+    for tenths in range(2000):  # starts whose window's end rounds either way
+        limiter._slots = [Slot(tenths / 10)]
+        clock.now = tenths / 10 + limiter.window_seconds
+        wait = limiter._wait_seconds()
+        assert (wait > 0) == bool(limiter._slots)  # a slot still counted always makes the next start wait

@@ -1,15 +1,17 @@
 """`make bench`: the whole backfill, run as users run it, timed against the local replica and checked.
 
-    python -m scripts.bench                              # 170,448 ids at 50 requests / 10 s, 1 s latency
-    python -m scripts.bench --no-limit                   # no limit nor latency: the pipeline's own cost
-    python -m scripts.bench --sizes 10000,170448,1000000 # how that cost grows (no-limit)
-    python -m scripts.bench --no-limit --hostile         # and again with a hostile upstream's answers
+    python -m scripts.bench                                       # 170,448 ids at 50 requests / 10 s, 1 s latency
+    python -m scripts.bench --no-limit                            # no limit nor latency: the pipeline's own cost
+    python -m scripts.bench --sizes 20000,170448,1000000,2000000  # a sweep: does time or memory grow with N?
+    python -m scripts.bench --no-limit --hostile                  # and again with a hostile upstream's answers
 
 The run is the CLI command in a process of its own, so its wall time and peak RSS include
 Dagster's start-up and teardown; the replica runs in another process, so its CPU is not
 counted against the pipeline (it is reported beside it instead). The floor is when the last
-answer could arrive at best: the last window's start plus one latency. "Outside network" is the
-wall time minus the span from the first request the replica saw to its last answer.
+answer could arrive at best: the last window's start plus one latency; the overhead is the wall
+time minus the floor. "Outside network" is the wall time minus the span from the first request
+the replica saw to its last answer. "Checked" counts the ids whose status, and the resolved
+payouts whose table row, agreed with the truth.
 """
 
 import argparse
@@ -52,8 +54,9 @@ HOSTILE_KINDS = ("html_200",) * 8 + ("oversized", "corrupt_answer", "corrupt_ans
 HOSTILE_OPTIONS = ("--fault-rate", "0.4", "--fault-seed", "18", "--fault-kinds", ",".join(HOSTILE_KINDS),
                    "--fault-prefixes", "0x")
 HOSTILE_ENV = {"GOLDSKY_MAX_ATTEMPTS": "12", "GOLDSKY_BACKOFF_SECONDS": "0.05", "GOLDSKY_API_KEY": "gsk-bench-key"}
-COLUMNS = ("ids", "requests", "429s", "retries", "wall s", "floor s", "wall/floor", "ids/s",
-           "peak RSS MB", "replica CPU s", "outside network s", "Parquet MB", "table MB")
+RSS_POLL_SECONDS = 0.02  # how often the run's peak RSS so far is read
+COLUMNS = ("ids", "wall s", "floor s", "overhead s", "requests", "429s", "retries", "peak RSS MB",
+           "checked", "ids/s", "replica CPU s", "outside network s", "Parquet MB", "table MB")
 
 
 @dataclass
@@ -71,14 +74,16 @@ class BenchResult:
     table_mb: float  # the target table's active parts on disk
     faulted: dict[str, int] = field(default_factory=dict)  # requests per injected fault kind
     phases: dict[str, float] = field(default_factory=dict)
+    phase_rss_mb: dict[str, float] = field(default_factory=dict)  # the peak RSS so far at the end of each phase
     problems: list[str] = field(default_factory=list)  # disagreements with the truth
 
     def row(self) -> dict[str, str]:
-        ratio = f"{self.wall_seconds / self.floor_seconds:.2f}" if self.floor_seconds else "-"
-        values = (self.ids, self.requests, self.rate_limited, self.retries, f"{self.wall_seconds:.1f}",
-                  f"{self.floor_seconds:.1f}", ratio, f"{self.ids / self.wall_seconds:,.0f}",
-                  f"{self.peak_rss_mb:.0f}", f"{self.replica_cpu_seconds:.2f}",
-                  f"{self.wall_seconds - self.network_seconds:.1f}", f"{self.parquet_mb:.1f}", f"{self.table_mb:.1f}")
+        checked = "MISMATCH" if self.problems else f"all {self.ids:,}"
+        values = (f"{self.ids:,}", f"{self.wall_seconds:.1f}", f"{self.floor_seconds:.1f}",
+                  f"{self.wall_seconds - self.floor_seconds:.1f}", self.requests, self.rate_limited, self.retries,
+                  f"{self.peak_rss_mb:.0f}", checked, f"{self.ids / self.wall_seconds:,.0f}",
+                  f"{self.replica_cpu_seconds:.2f}", f"{self.wall_seconds - self.network_seconds:.1f}",
+                  f"{self.parquet_mb:.1f}", f"{self.table_mb:.1f}")
         return dict(zip(COLUMNS, map(str, values)))
 
 
@@ -135,12 +140,32 @@ class NetworkSpan(threading.Thread):
         return self.last - self.first + latency if self.first else 0.0
 
 
+class RssSampler(threading.Thread):
+    """Samples a process's peak resident memory so far (VmHWM, which the kernel keeps, so a spike
+    between two samples is not missed): the phase in which it rises is the one that set the peak."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.status = Path(f"/proc/{pid}/status")
+        self.stop = threading.Event()
+        self.samples: list[tuple[float, float]] = []  # (epoch seconds, MB)
+
+    def run(self) -> None:
+        while not self.stop.wait(RSS_POLL_SECONDS):
+            try:
+                rss_kb = next(int(line.split()[1]) for line in self.status.read_text().splitlines() if line.startswith("VmHWM:"))
+            except (OSError, StopIteration, ProcessLookupError):
+                return  # the process is gone
+            self.samples.append((time.time(), rss_kb / 1024))
+
+
 @dataclass
 class Run:
     wall_seconds: float
     peak_rss_mb: float
     started: float  # epoch seconds, comparable with the event log's timestamps
     ended: float
+    rss: list[tuple[float, float]] = field(default_factory=list)  # sampled (epoch seconds, peak MB so far)
 
 
 def run_backfill(env: dict[str, str], workdir: Path) -> Run:
@@ -151,15 +176,21 @@ def run_backfill(env: dict[str, str], workdir: Path) -> Run:
     with log.open("w") as output:
         started, epoch = time.monotonic(), time.time()
         process = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)  # this pid's rusage: never the replica's
-        wall, process.returncode = time.monotonic() - started, os.waitstatus_to_exitcode(status)
+        sampler = RssSampler(process.pid)
+        sampler.start()
+        process.wait()
+        wall = time.monotonic() - started
+        sampler.stop.set()
+        sampler.join()
     if process.returncode:
         raise RuntimeError(f"the backfill exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-    return Run(wall, usage.ru_maxrss / 1024, epoch, epoch + wall)
+    # Not the child's ru_maxrss: Linux carries the spawning process's peak (this one, holding the
+    # truth) across exec into it, which once made a 1,000,000-id run look 450 MB bigger than it was.
+    return Run(wall, max((mb for _, mb in sampler.samples), default=0.0), epoch, epoch + wall, sampler.samples)
 
 
-def read_run(home: Path, started: float, ended: float) -> tuple[int, dict[str, float]]:
-    """goldsky_payouts' retries and where the time went, from the run's event log."""
+def read_run(home: Path, run: Run) -> tuple[int, dict[str, float], dict[str, float]]:
+    """goldsky_payouts' retries, where the time went and the peak RSS so far at the end of each phase."""
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         event = instance.get_latest_materialization_event(dg.AssetKey("goldsky_payouts"))
@@ -169,16 +200,23 @@ def read_run(home: Path, started: float, ended: float) -> tuple[int, dict[str, f
         records = sorted(instance.all_logs(run_id, of_type=kinds), key=lambda r: r.timestamp)
     finally:
         instance.dispose()
-    phases, step_started, previous_end = {"start-up": records[0].timestamp - started}, {}, records[0].timestamp
+    spans: list[tuple[str, float, float]] = [("start-up", run.started, records[0].timestamp)]
+    step_started, previous_end = {}, records[0].timestamp
     for record in records:
         if record.dagster_event.event_type == dg.DagsterEventType.STEP_START:
-            phases["between steps"] = phases.get("between steps", 0.0) + record.timestamp - previous_end
+            spans.append(("between steps", previous_end, record.timestamp))
             step_started[record.step_key] = record.timestamp
         else:
-            phases[record.step_key] = record.timestamp - step_started[record.step_key]
+            spans.append((record.step_key, step_started[record.step_key], record.timestamp))
             previous_end = record.timestamp
-    phases["teardown"] = ended - previous_end
-    return retries, phases
+    spans.append(("teardown", previous_end, run.ended))
+    phases: dict[str, float] = {}
+    rss: dict[str, float] = {}
+    for name, start, end in spans:
+        phases[name] = phases.get(name, 0.0) + end - start
+        sampled = [mb for at, mb in run.rss if start <= at < end]
+        rss[name] = max([rss.get(name, 0.0), *sampled])
+    return retries, phases, rss
 
 
 def adjust_for_faults(truth: pl.DataFrame, faulted_ids: dict[str, list[str]]) -> pl.DataFrame:
@@ -240,7 +278,9 @@ def run_benchmark(ids: int = DEFAULT_IDS, rate_limit: int | None = 50, window: f
     shutil.copy(PROJECT_DIR / "dagster.yaml", home)
     limit_options = ("--rate-limit", str(rate_limit), "--window", str(window)) if rate_limit else ()
     fault_options = HOSTILE_OPTIONS if hostile else ()
-    with replica_process(fixture, *limit_options, "--latency", str(latency), *fault_options) as url:
+    # The replica loads its whole fixture before it answers: 2,000,000 rows take longer than its default wait.
+    with replica_process(fixture, *limit_options, "--latency", str(latency), *fault_options,
+                         start_timeout_seconds=30 + ids / 10_000) as url:
         env = {**os.environ, "GOLDSKY_URL": url, "GOLDSKY_RATE_LIMIT": str(rate_limit or UNLIMITED),
                "CLICKHOUSE_URL": clickhouse.url, "PAYOUT_INPUT_IDS": files.input_ids_path,
                "PAYOUT_SHARDS_DIR": files.shards_dir, "DAGSTER_HOME": str(home), **(HOSTILE_ENV if hostile else {})}
@@ -255,11 +295,11 @@ def run_benchmark(ids: int = DEFAULT_IDS, rate_limit: int | None = 50, window: f
         replica = span.stats()
         with urllib.request.urlopen(f"{span.base_url}/_stats/ids") as answer:
             truth = adjust_for_faults(truth, json.load(answer)["faulted"])
-    retries, phases = read_run(home, run.started, run.ended)
+    retries, phases, phase_rss = read_run(home, run)
     return BenchResult(ids, replica["requests"], replica["rate_limited"], retries, run.wall_seconds,
                        floor_seconds(replica["accepted"], rate_limit, window, latency), run.peak_rss_mb,
                        replica["cpu_seconds"] - cpu_before, span.seconds(latency), *stored_mb(files, clickhouse),
-                       replica["faulted"], phases, check(truth, files, clickhouse))
+                       replica["faulted"], phases, phase_rss, check(truth, files, clickhouse))
 
 
 def format_table(rows: list[dict[str, str]]) -> str:
@@ -270,10 +310,13 @@ def format_table(rows: list[dict[str, str]]) -> str:
     return "\n".join("  ".join(value.rjust(width) for value, width in zip(line, widths)) for line in lines)
 
 
-def phase_rows(results: list[BenchResult]) -> list[dict[str, str]]:
-    """Seconds per phase, one row per run; phases in the order the first run went through them."""
+def phase_rows(results: list[BenchResult], rss: bool = False) -> list[dict[str, str]]:
+    """Seconds (or the highest RSS, MB) per phase, one row per run; phases in the order the first
+    run went through them."""
     names = list(dict.fromkeys(name for result in results for name in result.phases))
-    return [{"ids": str(r.ids), **{n: f"{r.phases.get(n, 0.0):.2f}" for n in names}} for r in results]
+    if rss:
+        return [{"ids": f"{r.ids:,}", **{n: f"{r.phase_rss_mb.get(n, 0.0):.0f}" for n in names}} for r in results]
+    return [{"ids": f"{r.ids:,}", **{n: f"{r.phases.get(n, 0.0):.2f}" for n in names}} for r in results]
 
 
 def main() -> None:
@@ -282,17 +325,19 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=int, default=50, help="replica's limit per window")
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--latency", type=float, default=1.0)
-    parser.add_argument("--no-limit", action="store_true", help="no limit nor latency; prints phases")
-    parser.add_argument("--sizes", help="comma separated id counts, run in no-limit mode")
+    parser.add_argument("--no-limit", action="store_true", help="no limit nor latency")
+    parser.add_argument("--sizes", help="comma separated id counts, one fresh run each (instead of --ids)")
     parser.add_argument("--hostile", action="store_true", help="serve the hostile answers of HOSTILE_KINDS")
     args = parser.parse_args()
-    no_limit = args.no_limit or args.sizes is not None
     sizes = [int(size) for size in args.sizes.split(",")] if args.sizes else [args.ids]
-    results = [run_benchmark(size, None if no_limit else args.rate_limit, args.window,
-                             0.0 if no_limit else args.latency, hostile=args.hostile) for size in sizes]
+    results = []
+    for size in sizes:
+        results.append(run_benchmark(size, None if args.no_limit else args.rate_limit, args.window,
+                                     0.0 if args.no_limit else args.latency, hostile=args.hostile))
+        print(format_table([results[-1].row()]), file=sys.stderr, flush=True)  # each size as it ends
     print(format_table([result.row() for result in results]))
-    if no_limit:
-        print("\nseconds by phase\n" + format_table(phase_rows(results)))
+    print("\nseconds by phase\n" + format_table(phase_rows(results)))
+    print("\npeak RSS MB so far, at the end of each phase\n" + format_table(phase_rows(results, rss=True)))
     for result in results:
         for problem in result.problems:
             print(f"MISMATCH ({result.ids} ids): {problem}", file=sys.stderr)

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from payout_assets.checks.outcome import logged
 from payout_assets.fetch import goldsky_payouts
-from payout_assets.input_ids import read_input_ids
+from payout_assets.input_ids import input_counts
 from payout_assets.metadata import id_list, markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource
@@ -39,7 +39,7 @@ def coverage_vs_input(
     unaccounted: list[str] = []
     duplicated: list[str] = []
     for shard in _fetched_shards(files):
-        ids, statuses = files.read("ids", shard), files.read("statuses", shard)
+        ids, statuses = files.read("ids", shard), files.read("statuses", shard, columns=["condition_id", "status"])
         unaccounted += ids.join(statuses, on="condition_id", how="anti")["condition_id"].to_list()
         duplicated += statuses.filter(pl.col("condition_id").is_duplicated())["condition_id"].unique().to_list()
         for status, n in count_statuses(statuses.join(ids, on="condition_id", how="semi")).items():
@@ -51,7 +51,7 @@ def coverage_vs_input(
         "coverage": round(share, 4),
         "valid_input_ids": valid_ids,
         **counts,
-        "invalid_lines": read_input_ids(files, clickhouse).invalid_count,
+        "invalid_lines": input_counts(files, clickhouse)[1],
         "ids_without_status": len(unaccounted),
         "first_ids_without_status": id_list(unaccounted),
         "ids_with_two_statuses": id_list(duplicated),
@@ -68,8 +68,9 @@ def coverage_vs_input(
 
 def _ids_with(files: PayoutFiles, shards: list[str], *statuses: str) -> pl.DataFrame:
     """The shards' rows in these statuses, reading each shard's file once."""
-    frames = [files.input_statuses(shard).filter(pl.col("status").is_in(statuses)) for shard in shards]
-    return pl.concat(frames) if frames else pl.DataFrame(schema=STATUS_SCHEMA)
+    columns = ["condition_id", "status", "reason"]  # only what the metadata shows
+    frames = [files.input_statuses(shard, columns).filter(pl.col("status").is_in(statuses)) for shard in shards]
+    return pl.concat(frames) if frames else pl.DataFrame(schema={name: STATUS_SCHEMA[name] for name in columns})
 
 
 def fetch_health(files: PayoutFiles, run_id: str) -> dg.AssetCheckResult:

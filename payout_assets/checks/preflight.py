@@ -21,7 +21,7 @@ from pydantic import Field
 
 from payout_assets.checks.outcome import logged
 from payout_assets.fetch_plan import batches, ids_to_fetch
-from payout_assets.input_ids import missing_condition_ids, read_input_ids
+from payout_assets.input_ids import input_counts, missing_condition_ids
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource, ClickHouseUnavailable
@@ -58,11 +58,11 @@ def _result(name: str, problem: str | None, metadata: dict | None = None, warn: 
 
 def input_ids_valid(files: PayoutFiles, clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
     try:
-        parsed = read_input_ids(files, clickhouse)
+        valid, invalid = input_counts(files, clickhouse)
     except (OSError, UnicodeError, ClickHouseUnavailable, ClickHouseError) as error:
         return _result("input_ids_valid", str(error))
-    problem = None if parsed.ids else f"{files.input_ids_path} holds no valid condition id"
-    return _result("input_ids_valid", problem, {"valid_ids": len(parsed.ids), "invalid_lines": parsed.invalid_count})
+    problem = None if valid else f"{files.input_ids_path} holds no valid condition id"
+    return _result("input_ids_valid", problem, {"valid_ids": valid, "invalid_lines": invalid})
 
 
 def storage_writable(files: PayoutFiles, clickhouse: ClickHouseResource) -> dg.AssetCheckResult:

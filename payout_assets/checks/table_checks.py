@@ -13,7 +13,7 @@ from clickhouse_connect.driver.client import Client
 
 from payout_assets.checks.outcome import logged
 from payout_assets.load import resolutions_external_ingest
-from payout_assets.metadata import id_list, markdown_table
+from payout_assets.metadata import MAX_LISTED, id_list, markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.core.payouts import EXPECTED_VECTORS
 from payout_assets.resources.clickhouse import ClickHouseResource
@@ -45,23 +45,27 @@ def _rows(client: Client, sql: str) -> list[tuple]:
 
 
 def total_payouts(client: Client, files: PayoutFiles, table: str) -> dg.AssetCheckResult:
-    loaded = pl.from_arrow(client.query_arrow(f"SELECT condition_id FROM {table} FINAL")).cast(pl.String)
-    per_shard, missing_ids = [], []
-    for shard in SHARDS:
+    per_shard, missing_ids, missing_count = [], [], 0
+    for shard in SHARDS:  # one shard at a time: memory does not grow with the table
+        loaded = pl.from_arrow(client.query_arrow(
+            f"SELECT condition_id FROM {table} FINAL WHERE startsWith(condition_id, {{shard:String}})",
+            parameters={"shard": shard},
+        )).cast(pl.String)
         resolved = files.input_statuses(shard).filter(pl.col("status") == RESOLVED).select("condition_id")
-        missing = resolved.join(loaded, on="condition_id", how="anti")["condition_id"].to_list()
-        in_table = loaded.filter(pl.col("condition_id").str.starts_with(shard)).height
-        per_shard.append({"shard": shard, "resolved_fetched": resolved.height, "rows": in_table, "missing": len(missing)})
-        missing_ids += missing
+        missing = resolved.join(loaded, on="condition_id", how="anti")["condition_id"]
+        per_shard.append({"shard": shard, "resolved_fetched": resolved.height, "rows": loaded.height, "missing": missing.len()})
+        missing_count += missing.len()
+        missing_ids += missing.head(MAX_LISTED - len(missing_ids)).to_list()
+    [(unique_conditions,)] = _rows(client, f"SELECT count() FROM {table} FINAL")
     [(total_rows,)] = _rows(client, f"SELECT count() FROM {table}")
     return _result(
         "total_payouts",
-        not missing_ids,
+        not missing_count,
         {
-            "unique_conditions": loaded.height,
+            "unique_conditions": unique_conditions,
             "total_rows_before_merge": total_rows,
-            "pre_merge_duplicates": total_rows - loaded.height,
-            "missing_resolved_ids": len(missing_ids),
+            "pre_merge_duplicates": total_rows - unique_conditions,
+            "missing_resolved_ids": missing_count,
             "first_missing_ids": id_list(missing_ids),
             "per_shard": markdown_table(per_shard, ["shard", "resolved_fetched", "rows", "missing"]),
         },
@@ -124,14 +128,21 @@ def resolved_dates(client: Client, table: str) -> dg.AssetCheckResult:
 def unique_condition_ids(client: Client, table: str) -> dg.AssetCheckResult:
     """One row per id under FINAL, and one payout across every stored version: FINAL alone
     shows one row per id by construction and would hide a version that says otherwise."""
-    duplicates = _rows(client, f"SELECT condition_id, count() FROM {table} FINAL GROUP BY 1 HAVING count() > 1 LIMIT 20")
     malformed = _rows(client, f"SELECT DISTINCT condition_id FROM {table} WHERE NOT match(condition_id, '^[0-9a-f]{{64}}$') LIMIT 20")
-    versions = _rows(
-        client,
-        f"SELECT condition_id, groupArray((version, payout_numerators, payout_denominator)) FROM {table} "
-        "GROUP BY condition_id HAVING uniqExact(payout_numerators, payout_denominator) > 1 ORDER BY condition_id",
-    )
-    disagreeing = [(cid, sorted(rows)) for cid, rows in versions if len({payout_fraction(n, d) for _, n, d in rows}) > 1]
+    duplicates, disagreeing = [], []
+    for shard in SHARDS:  # grouping by id one shard at a time: ClickHouse's memory does not grow with the table
+        in_shard = {"shard": shard}
+        duplicates += client.query(
+            f"SELECT condition_id, count() FROM {table} FINAL WHERE startsWith(condition_id, {{shard:String}}) "
+            "GROUP BY 1 HAVING count() > 1 LIMIT 20", parameters=in_shard
+        ).result_rows
+        versions = client.query(
+            f"SELECT condition_id, groupArray((version, payout_numerators, payout_denominator)) FROM {table} "
+            "WHERE startsWith(condition_id, {shard:String}) "
+            "GROUP BY condition_id HAVING uniqExact(payout_numerators, payout_denominator) > 1 ORDER BY condition_id",
+            parameters=in_shard,
+        ).result_rows
+        disagreeing += [(cid, sorted(rows)) for cid, rows in versions if len({payout_fraction(n, d) for _, n, d in rows}) > 1]
     return _result(
         "unique_condition_ids",
         not duplicates and not malformed and not disagreeing,

@@ -5,7 +5,8 @@ where it came from, so the operator can fix the source.
 """
 
 import re
-from collections.abc import Iterable
+from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
@@ -35,7 +36,8 @@ class InvalidLine:
 class ParsedIds:
     """Distinct valid ids in first-seen order, and an account of every other line."""
 
-    ids: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # left empty where the ids are written shard by shard
+    valid: int = 0  # distinct valid ids
     lines: int = 0
     blank: int = 0
     duplicates: int = 0
@@ -61,30 +63,35 @@ def _normalised_block(block: list[str]) -> list[str] | None:
     return ids
 
 
-def parse_lines(lines: Iterable[str]) -> ParsedIds:
-    """Validate and de-duplicate ids; memory grows with the distinct ids, not the lines."""
-    parsed = ParsedIds()
-    seen: dict[str, None] = {}  # an ordered set: the distinct ids in first-seen order
+def id_blocks(lines: Iterable[str], parsed: ParsedIds) -> Iterator[list[str]]:
+    """The valid ids of each block of lines, normalised, repeats included; every other line
+    is counted (blank or invalid) in `parsed`. Memory holds one block."""
     iterator = iter(lines)
     while block := list(islice(iterator, BLOCK_LINES)):
         ids = _normalised_block(block)
-        if ids is not None:
-            before = len(seen)
-            seen.update(dict.fromkeys(ids))
-            parsed.duplicates += len(ids) - (len(seen) - before)
-            parsed.lines += len(block)
-            continue
-        for raw in block:
-            parsed.lines += 1
-            if not raw.strip():
-                parsed.blank += 1
-            elif (condition_id := normalise(raw)) is None:
-                parsed.add_invalid(parsed.lines, raw)
-            elif condition_id in seen:
-                parsed.duplicates += 1
-            else:
-                seen[condition_id] = None
+        if ids is None:
+            ids = []
+            for number, raw in enumerate(block, start=parsed.lines + 1):
+                if not raw.strip():
+                    parsed.blank += 1
+                elif (condition_id := normalise(raw)) is None:
+                    parsed.add_invalid(number, raw)
+                else:
+                    ids.append(condition_id)
+        parsed.lines += len(block)
+        yield ids
+
+
+def parse_lines(lines: Iterable[str]) -> ParsedIds:
+    """Validate and de-duplicate ids in memory; memory grows with the distinct ids, not the lines."""
+    parsed = ParsedIds()
+    seen: dict[str, None] = {}  # an ordered set: the distinct ids in first-seen order
+    for ids in id_blocks(lines, parsed):
+        before = len(seen)
+        seen.update(dict.fromkeys(ids))
+        parsed.duplicates += len(ids) - (len(seen) - before)
     parsed.ids = list(seen)
+    parsed.valid = len(parsed.ids)
     return parsed
 
 
@@ -93,10 +100,17 @@ def read_id_file(path: Path, more: Iterable[str] = ()) -> ParsedIds:
 
     `more` ids (from a query) are validated the same way, numbered after the file's lines.
     """
+    with id_lines(path, more) as lines:
+        return parse_lines(lines)
+
+
+@contextmanager
+def id_lines(path: Path, more: Iterable[str] = ()) -> Iterator[Iterator[str]]:
+    """The file's lines, then `more`, read as they are consumed."""
     if not path.is_file():
         raise FileNotFoundError(
             f"input id file {path} does not exist: set PAYOUT_INPUT_IDS to a file of condition ids"
         )
     # utf-8-sig drops a BOM; universal newlines fold CRLF; bad bytes become an invalid line.
     with path.open(encoding="utf-8-sig", errors="replace") as lines:
-        return parse_lines(chain(lines, more))
+        yield chain(lines, more)

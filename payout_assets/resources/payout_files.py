@@ -52,22 +52,22 @@ class PayoutFiles(dg.ConfigurableResource):
         frame.write_parquet(partial, compression="zstd", compression_level=1)
         os.replace(partial, target)
 
-    def read(self, kind: str, shard: str) -> pl.DataFrame:
-        """The shard's frame; empty (with its schema) before the first write."""
+    def read(self, kind: str, shard: str, columns: list[str] | None = None) -> pl.DataFrame:
+        """The shard's frame (only `columns`, when given); empty (with its schema) before the first write."""
         target = self.path(kind, shard)
-        schema = _SCHEMAS[kind]
+        schema = {name: dtype for name, dtype in _SCHEMAS[kind].items() if columns is None or name in columns}
         if not target.exists():
             return pl.DataFrame(schema=schema)
-        frame = pl.read_parquet(target)
+        frame = pl.read_parquet(target, columns=[name for name in pl.read_parquet_schema(target) if name in schema])
         # Files written before a column existed read it as null (statuses: "endpoint unknown").
         missing = [pl.lit(None, dtype).alias(name) for name, dtype in schema.items() if name not in frame.columns]
         return frame.with_columns(missing).select(list(schema)) if missing else frame
 
-    def input_statuses(self, shard: str) -> pl.DataFrame:
-        """The statuses of the shard's current input ids. Ids that left the input keep their
-        status on disk (they may come back, and a resolved id is never fetched again), but
-        are neither loaded nor counted as this input's."""
-        return self.read("statuses", shard).join(self.read("ids", shard), on="condition_id", how="semi")
+    def input_statuses(self, shard: str, columns: list[str] | None = None) -> pl.DataFrame:
+        """The statuses of the shard's current input ids (only `columns`, which hold condition_id,
+        when given). Ids that left the input keep their status on disk (they may come back, and a
+        resolved id is never fetched again), but are neither loaded nor counted as this input's."""
+        return self.read("statuses", shard, columns).join(self.read("ids", shard), on="condition_id", how="semi")
 
     def write_probe(self, run_id: str, info: SubgraphInfo) -> None:
         """What the pre-flight probe found, for the same run's fetch (`probe.json`, replaced atomically)."""

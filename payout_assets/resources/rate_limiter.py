@@ -76,10 +76,12 @@ class SlidingWindowLimiter:
 
     def _wait_seconds(self) -> float:
         now = self._clock()
-        self._slots = [slot for slot in self._slots if slot.at > now - self.window_seconds]
+        expired = now - self.window_seconds  # a slot that started then no longer counts
+        self._slots = [slot for slot in self._slots if slot.at > expired]
         wait = self._paused_until - now
         if len(self._slots) >= self.limit:
-            wait = max(wait, min(slot.at for slot in self._slots) + self.window_seconds - now)
+            # The same comparison as the line above, so rounding never lets a start through early.
+            wait = max(wait, min(slot.at for slot in self._slots) - expired)
         return wait
 
     def _read_history(self) -> list[float]:
