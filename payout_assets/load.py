@@ -50,7 +50,7 @@ def resolutions_external_ingest(
 ) -> dg.MaterializeResult:
     """Resolved Goldsky payouts in `default.resolutions_external_ingest` (ReplacingMergeTree)."""
     started = time.monotonic()
-    by_source: Counter[str] = Counter()
+    inserted: Counter[str] = Counter()  # rows inserted, by source
     resolved = total = 0
     layout = clickhouse.layout
     with clickhouse.get_client() as client:
@@ -63,15 +63,15 @@ def resolutions_external_ingest(
                 metadata={"table": TABLE, "differences": dg.MetadataValue.json(differences)},
             )
         for shard in context.partition_keys:  # one shard at a time: memory does not grow with the input
-            shard_sources, shard_resolved, shard_total = load_shard(client, files, layout, shard)
-            by_source.update(shard_sources)
+            shard_inserted, shard_resolved, shard_total = load_shard(client, files, layout, shard)
+            inserted.update(shard_inserted)
             resolved, total = resolved + shard_resolved, total + shard_total
-    context.log.info(f"inserted {sum(by_source.values())} rows into {TABLE}; the selected shards now hold {total}")
+    context.log.info(f"inserted {sum(inserted.values())} rows into {TABLE}; the selected shards now hold {total}")
     return dg.MaterializeResult(
         metadata={
             "table": TABLE,
-            "rows_inserted": sum(by_source.values()),
-            "rows_inserted_by_source": dg.MetadataValue.json(dict(by_source)),
+            "rows_inserted": sum(inserted.values()),
+            "rows_inserted_by_source": dg.MetadataValue.json(dict(inserted)),
             "rows_in_selected_shards": total,
             "resolved_in_parquet": resolved,
             "clickhouse": clickhouse.display_url,
@@ -80,8 +80,8 @@ def resolutions_external_ingest(
     )
 
 
-def load_shard(client: Client, files: PayoutFiles, layout: TableLayout, shard: str) -> tuple[dict[str, int], int, int]:
-    """Insert the shard's resolved rows the table lacks; returns (rows inserted per source, resolved
+def load_shard(client: Client, files: PayoutFiles, layout: TableLayout, shard: str) -> tuple[Counter[str], int, int]:
+    """Insert the shard's resolved rows the table lacks; returns (rows inserted by source, resolved
     rows, rows the shard holds now). Every query reads this shard's ids only (the sort key's prefix)."""
     statuses = files.input_statuses(shard)
     in_shard = {"shard": shard}
@@ -97,5 +97,5 @@ def load_shard(client: Client, files: PayoutFiles, layout: TableLayout, shard: s
     [(total,)] = client.query(
         f"SELECT count() FROM {layout.reads} FINAL WHERE startsWith(condition_id, {{shard:String}})", parameters=in_shard
     ).result_rows
-    inserted = dict(new_rows.group_by("source").len().iter_rows())
-    return inserted, statuses.filter(pl.col("status") == RESOLVED).height, total
+    by_source = Counter(dict(new_rows.group_by("source").len().iter_rows()))
+    return by_source, statuses.filter(pl.col("status") == RESOLVED).height, total

@@ -278,9 +278,7 @@ def run_benchmark(ids: int = DEFAULT_IDS, rate_limit: int | None = 50, window: f
     shutil.copy(PROJECT_DIR / "dagster.yaml", home)
     limit_options = ("--rate-limit", str(rate_limit), "--window", str(window)) if rate_limit else ()
     fault_options = HOSTILE_OPTIONS if hostile else ()
-    # The replica loads its whole fixture before it answers: 2,000,000 rows take longer than its default wait.
-    with replica_process(fixture, *limit_options, "--latency", str(latency), *fault_options,
-                         start_timeout_seconds=30 + ids / 10_000) as url:
+    with replica_process(fixture, *limit_options, "--latency", str(latency), *fault_options) as url:
         env = {**os.environ, "GOLDSKY_URL": url, "GOLDSKY_RATE_LIMIT": str(rate_limit or UNLIMITED),
                "CLICKHOUSE_URL": clickhouse.url, "PAYOUT_INPUT_IDS": files.input_ids_path,
                "PAYOUT_SHARDS_DIR": files.shards_dir, "DAGSTER_HOME": str(home), **(HOSTILE_ENV if hostile else {})}

@@ -16,7 +16,7 @@ START_TIMEOUT_SECONDS = 120.0  # the local chain builds its genesis state first
 
 
 @contextmanager
-def module_process(module: str, *options: str, start_timeout_seconds: float = START_TIMEOUT_SECONDS) -> Iterator[str]:
+def module_process(module: str, *options: str) -> Iterator[str]:
     """Start `python -m MODULE OPTIONS… --port-file F`; yield the URL it writes to F; stop it."""
     with tempfile.TemporaryDirectory(prefix=f"{module}-") as scratch:
         port_file = Path(scratch) / "url"
@@ -25,7 +25,7 @@ def module_process(module: str, *options: str, start_timeout_seconds: float = ST
             stdout=subprocess.DEVNULL,
         )
         try:
-            deadline = time.monotonic() + start_timeout_seconds
+            deadline = time.monotonic() + START_TIMEOUT_SECONDS
             while not port_file.exists():
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"python -m {module} did not start (exit code {process.poll()})")
@@ -37,7 +37,7 @@ def module_process(module: str, *options: str, start_timeout_seconds: float = ST
 
 
 @contextmanager
-def replica_process(fixture: Path, *options: str, start_timeout_seconds: float = START_TIMEOUT_SECONDS) -> Iterator[str]:
+def replica_process(fixture: Path, *options: str) -> Iterator[str]:
     """Start `python -m subgraph_replica --fixture FIXTURE OPTIONS…`; yield its URL; stop it."""
-    with module_process("subgraph_replica", "--fixture", str(fixture), *options, start_timeout_seconds=start_timeout_seconds) as url:
+    with module_process("subgraph_replica", "--fixture", str(fixture), *options) as url:
         yield url
