@@ -65,15 +65,16 @@ class _Retryable(Exception):
         self.rate_limited = rate_limited
 
 
-class AnswerTooLarge(Exception):
-    """An answer body past `AnswerBounds.max_body_bytes`: the connection is dropped unread."""
+class RefusedAnswer(Exception):
+    """An answer dropped unread: a body past `AnswerBounds.max_body_bytes`, or an HTML page (a
+    proxy's error page; graph-node answers JSON), which is never read into memory at all."""
 
 
 def _bounded_response(max_bytes: int) -> type[aiohttp.ClientResponse]:
     """aiohttp's response, reading at most `max_bytes` of a body (declared or streamed)."""
 
     class BoundedResponse(aiohttp.ClientResponse):
-        _refused: AnswerTooLarge | None = None  # raised again if gql reads once more for its message
+        _refused: RefusedAnswer | None = None  # raised again if gql reads once more for its message
 
         async def read(self) -> bytes:
             if self._refused is not None:
@@ -82,19 +83,21 @@ def _bounded_response(max_bytes: int) -> type[aiohttp.ClientResponse]:
                 try:
                     self._body = await self._read_bounded()
                 except BaseException as error:
-                    self._refused = error if isinstance(error, AnswerTooLarge) else None
+                    self._refused = error if isinstance(error, RefusedAnswer) else None
                     self.close()
                     raise
             return await super().read()
 
         async def _read_bounded(self) -> bytes:
+            if self.content_type == "text/html":
+                raise RefusedAnswer("the answer is an HTML page, not a GraphQL JSON object")
             if (self.content_length or 0) > max_bytes:
-                raise AnswerTooLarge(f"the answer declares {self.content_length} bytes, past the bound of {max_bytes}")
+                raise RefusedAnswer(f"the answer declares {self.content_length} bytes, past the bound of {max_bytes}")
             body = bytearray()
             async for chunk in self.content.iter_any():
                 body += chunk
                 if len(body) > max_bytes:
-                    raise AnswerTooLarge(f"the answer is longer than the bound of {max_bytes} bytes")
+                    raise RefusedAnswer(f"the answer is longer than the bound of {max_bytes} bytes")
             return bytes(body)
 
     return BoundedResponse
@@ -263,7 +266,7 @@ class GoldskyClient:
                 raise _Retryable(f"GraphQL errors: {_messages(error.errors)}") from None
             except TransportProtocolError:  # its message holds the whole body: never keep it
                 raise _Retryable("the answer is not a GraphQL JSON object") from None
-            except AnswerTooLarge as error:
+            except RefusedAnswer as error:
                 raise _Retryable(str(error)) from None
             except (TransportError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
                 raise _Retryable(f"{type(error).__name__}: {error}".rstrip(": ")) from None
