@@ -19,6 +19,7 @@ from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.conditional_tokens import RESOLVED as CHAIN_RESOLVED
 from payout_assets.resources.conditional_tokens import ChainCondition
 from payout_assets.core.subgraph import RequestStats, SubgraphInfo
+from payout_assets.fetch_plan import update_statuses
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.core.statuses import (
     CHAIN_SHAPE,
@@ -27,7 +28,6 @@ from payout_assets.core.statuses import (
     RESOLVED,
     SOURCE_OF_ROW,
     UNRESOLVED,
-    merge,
     to_frame,
 )
 
@@ -81,7 +81,7 @@ def settle_with_chain(chain: ChainResource, files: PayoutFiles, shards: list[str
     for shard, frame in frames.items():
         fresh = settled.filter(pl.col("condition_id").str.starts_with(shard))
         if fresh.height:
-            files.write("statuses", shard, merge(frame, fresh))
+            update_statuses(files, shard, fresh)
     log.info(
         f"chain: asked about {len(candidates)} {' and '.join(asked_statuses)} ids; {len(rows)} resolved there, "
         f"{counts['chain_unknown']} unknown to the contract, {counts['chain_failed']} without an answer"

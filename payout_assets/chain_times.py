@@ -22,6 +22,7 @@ from payout_assets.partitions import SHARDS
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.conditional_tokens import ConditionalTokens, MalformedAnswer, Resolution
 from payout_assets.core.subgraph import RequestStats
+from payout_assets.fetch_plan import update_statuses
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.core.statuses import RESOLVED
 
@@ -144,7 +145,7 @@ def resolution_times(chain: ChainResource, files: PayoutFiles, shards: list[str]
     for shard in shards:
         frame, count = stamp(files.read("statuses", shard), read_times(files, shard), since)
         if count:
-            files.write("statuses", shard, frame)
+            update_statuses(files, shard, frame)
             stamped += count
     return {
         "resolved_at_from_chain": stamped,

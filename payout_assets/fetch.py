@@ -96,7 +96,7 @@ async def _fetch(client: GoldskyClient, run: FetchRun, context: dg.AssetExecutio
             shard_batches = batches(ids)
             fetch.pending = len(shard_batches)
             if not shard_batches:  # the change feed answered for all of this shard
-                fetch.write(run.files)
+                fetch.finish(run.files)
             for batch in shard_batches:
                 if len(scheduled) >= run.ahead:
                     scheduled = await _record_finished(scheduled, run, info, progress, client.bounds, log)
@@ -141,13 +141,13 @@ def _answered_before(previous: pl.DataFrame, ids: list[str]) -> bool:
 def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, files: PayoutFiles, bounds: AnswerBounds) -> int:
     """Fold one answer into its shard; returns how many of its ids resolved."""
     rows, unrequested = classify(answer, info.shape, datetime.now(timezone.utc), bounds)
-    fetch.answers.append(to_frame(rows, info))
+    fetch.record(to_frame(rows, info))
     fetch.stats.add(answer.stats)
     fetch.unrequested += unrequested
     fetch.ids_fetched += len(answer.ids)
     fetch.pending -= 1
     if fetch.pending == 0:
-        fetch.write(files)
+        fetch.finish(files)
     return sum(row["status"] == RESOLVED for row in rows)
 
 
@@ -182,7 +182,7 @@ def goldsky_payouts(
     for shard in context.partition_keys:  # the shards with work, and how much; one shard in memory at a time
         previous, ids = plan(shard)
         if not ids:  # nothing to ask: keep what we know
-            files.write("statuses", shard, previous)
+            ShardFetch(shard, previous).finish(files)
             continue
         run.shards[shard], run.total_ids = shards[shard], run.total_ids + len(ids)
         run.rechecks = run.rechecks or _answered_before(previous, ids)

@@ -42,7 +42,21 @@ class ShardFetch:
     ids_fetched: int = 0
     seconds: float = 0.0  # from the start of the fetch until this shard's last answer
 
-    def write(self, files: PayoutFiles) -> None:
+    def record(self, answered: pl.DataFrame) -> None:
+        """Status rows from an answer (the subgraph's, the change feed's or the chain's); they
+        replace the shard's earlier statuses of the same ids when the shard finishes."""
+        self.answers.append(answered)
+
+    def finish(self, files: PayoutFiles) -> None:
+        """Write the shard's statuses: the earlier ones, replaced id by id by those recorded.
+        This is the only code that writes a statuses file."""
         fresh = pl.concat(self.answers) if self.answers else to_frame([])
         files.write("statuses", self.shard, merge(self.previous, fresh))
         self.answers, self.previous = [], self.previous.clear()
+
+
+def update_statuses(files: PayoutFiles, shard: str, answered: pl.DataFrame) -> None:
+    """Fold rows answered after the shard's fetch (the chain's) into its statuses file."""
+    fetch = ShardFetch(shard, files.read("statuses", shard))
+    fetch.record(answered)
+    fetch.finish(files)

@@ -68,7 +68,8 @@ async def recheck_by_changes(
         unchanged = rechecked.filter(~pl.col("condition_id").is_in(changed)).with_columns(
             fetched_at=pl.lit(now, STATUS_SCHEMA["fetched_at"]), block_number=pl.lit(feed.block_number, pl.UInt64)
         )
-        shards[shard].answers += [to_frame(rows, info), unchanged]
+        shards[shard].record(to_frame(rows, info))
+        shards[shard].record(unchanged)
         shards[shard].ids_fetched += rechecked.height
         settled = set(rechecked["condition_id"])
         remaining[shard] = [cid for cid in ids if cid not in settled]

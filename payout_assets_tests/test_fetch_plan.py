@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 import polars as pl
 import pytest
 
-from payout_assets.fetch_plan import batches, ids_to_fetch
+from payout_assets.fetch_plan import ShardFetch, batches, ids_to_fetch, update_statuses
+from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.core.statuses import STATUS_SCHEMA
 
 CUT_OFF = datetime(2026, 11, 2, tzinfo=timezone.utc)
@@ -59,3 +60,15 @@ def test_batches_are_near_equal_and_never_above_1000(count, expected):
     split = batches([str(n) for n in range(count)])
     assert [len(batch) for batch in split] == expected
     assert [cid for batch in split for cid in batch] == [str(n) for n in range(count)]
+
+
+def test_rows_answered_after_the_fetch_replace_those_ids_only(tmp_path):
+    files = PayoutFiles(input_ids_path=str(tmp_path / "ids.txt"), shards_dir=str(tmp_path / "shards"))
+
+    def rows(*pairs: tuple[str, str]) -> pl.DataFrame:
+        return pl.DataFrame([{"condition_id": cid, "status": status, "fetched_at": CUT_OFF} for cid, status in pairs], schema=STATUS_SCHEMA)
+
+    ShardFetch("a", rows(("a2", "unresolved"), ("a1", "not_found"))).finish(files)
+    update_statuses(files, "a", rows(("a1", "resolved")))
+    written = files.read("statuses", "a")
+    assert written.select("condition_id", "status").rows() == [("a1", "resolved"), ("a2", "unresolved")]
