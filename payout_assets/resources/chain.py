@@ -4,18 +4,17 @@ import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import dagster as dg
 from pydantic import Field
 
 from payout_assets.resources.conditional_tokens import ConditionalTokens
-from payout_assets.resources.goldsky_client import RetryPolicy
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter
 from payout_assets.core.redaction import rpc_display_url
 from payout_assets.resources.rpc_client import RpcClient
+from payout_assets.resources.upstream import UpstreamPacing
 from payout_assets.settings import POLYMARKET_CTF
 
 
-class ChainResource(dg.ConfigurableResource):
+class ChainResource(UpstreamPacing):
     """A Polygon JSON-RPC endpoint and the Conditional Tokens contract on it.
 
     Off while `rpc_url` is unset: nothing asks the chain, and the checks that would say so.
@@ -28,14 +27,8 @@ class ChainResource(dg.ConfigurableResource):
         default=None, description="Polygon JSON-RPC endpoint (POLYGON_RPC_URL); may carry an API key, never shown. Unset: off."
     )
     contract_address: str = Field(default=POLYMARKET_CTF, description="The Conditional Tokens contract (POLYGON_CTF_ADDRESS).")
-    rate_limit: int = Field(default=50, description="At most this many requests start in any window (POLYGON_RPC_RATE_LIMIT).")
-    window_seconds: float = Field(default=10.0, description="The rate limit's sliding window, in seconds.")
     batch_size: int = Field(default=50, description="Calls per JSON-RPC batch (POLYGON_RPC_BATCH_SIZE).")
     max_in_flight: int = Field(default=8, description="Batches awaiting an answer at once.")
-    timeout_seconds: float = Field(default=30.0, description="Per-request timeout.")
-    max_attempts: int = Field(default=6, description="Attempts per call before it is given up as failed.")
-    backoff_seconds: float = Field(default=1.0, description="First retry delay; doubles per attempt, with jitter.")
-    max_backoff_seconds: float = Field(default=60.0, description="Longest delay between two attempts.")
     lagging_after_hours: float = Field(
         default=6.0, description="While the subgraph's head is older than this, its unresolved ids are asked of the chain too."
     )
@@ -63,7 +56,7 @@ class ChainResource(dg.ConfigurableResource):
             batch_size=self.batch_size,
             timeout_seconds=self.timeout_seconds,
             max_in_flight=self.max_in_flight,
-            retry=RetryPolicy(self.max_attempts, self.backoff_seconds, self.max_backoff_seconds),
+            retry=self.retry_policy(),
         )
         async with client:
             yield ConditionalTokens(client, self.contract_address)

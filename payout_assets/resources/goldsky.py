@@ -4,14 +4,14 @@ import functools
 import logging
 from pathlib import Path
 
-import dagster as dg
 from pydantic import Field
 
 from payout_assets.core.bounds import AnswerBounds
 from payout_assets.core.redaction import redact_url
 from payout_assets.core.subgraph import endpoint_fingerprint
-from payout_assets.resources.goldsky_client import GoldskyClient, RetryPolicy
+from payout_assets.resources.goldsky_client import GoldskyClient
 from payout_assets.resources.rate_limiter import SlidingWindowLimiter
+from payout_assets.resources.upstream import UpstreamPacing
 from payout_assets.settings import PUBLIC_PNL_SUBGRAPH, SETTINGS
 
 # The checked fields and their variables: a resource built in code meets the same rules.
@@ -31,7 +31,7 @@ VARIABLES = {
 REQUEST_HISTORY = "goldsky_requests.json"
 
 
-class GoldskyResource(dg.ConfigurableResource):
+class GoldskyResource(UpstreamPacing):
     """A graph-node endpoint and how hard we may press it.
 
         async with goldsky.client() as client:
@@ -42,13 +42,7 @@ class GoldskyResource(dg.ConfigurableResource):
     api_key: str | None = Field(
         default=None, description="Bearer token for a private endpoint (GOLDSKY_API_KEY); never logged."
     )
-    rate_limit: int = Field(default=50, description="At most this many requests start in any window (GOLDSKY_RATE_LIMIT).")
-    window_seconds: float = Field(default=10.0, description="The rate limit's sliding window, in seconds.")
     max_in_flight: int = Field(default=50, description="Requests awaiting an answer at once.")
-    timeout_seconds: float = Field(default=30.0, description="Per-request timeout (GOLDSKY_TIMEOUT_SECONDS).")
-    max_attempts: int = Field(default=6, description="Attempts per request before its ids are marked failed.")
-    backoff_seconds: float = Field(default=1.0, description="First retry delay; doubles per attempt, with jitter.")
-    max_backoff_seconds: float = Field(default=60.0, description="Longest delay between two attempts.")
     history_dir: str | None = Field(
         default=None,
         description="Directory (the shard directory) where the last window's request starts are kept, "
@@ -91,7 +85,7 @@ class GoldskyResource(dg.ConfigurableResource):
             api_key=self.api_key,
             timeout_seconds=self.timeout_seconds,
             max_in_flight=self.max_in_flight,
-            retry=RetryPolicy(self.max_attempts, self.backoff_seconds, self.max_backoff_seconds),
+            retry=self.retry_policy(),
             bounds=AnswerBounds(
                 max_body_bytes=self.max_body_bytes,
                 max_reason_chars=self.max_reason_chars,
