@@ -37,9 +37,9 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 test: install
 	$(PYTHON) -m pytest
 
-# The inner loop: everything but the process-level tests (marked `slow`).
+# The inner loop: everything but the tests marked `slow`, on every core (a file's tests stay together).
 test-fast: install
-	$(PYTHON) -m pytest -m "not slow"
+	$(PYTHON) -m pytest -m "not slow" -n auto --dist loadfile
 
 bench: install
 	$(PYTHON) -m scripts.bench $(ARGS)
