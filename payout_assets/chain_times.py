@@ -12,7 +12,6 @@ resolved in this run whose time is the fetch time then take the event's block ti
 import asyncio
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -25,6 +24,7 @@ from payout_assets.core.subgraph import RequestStats
 from payout_assets.fetch_plan import update_statuses
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.core.statuses import RESOLVED
+from payout_assets.core.json_file import write_json
 
 KIND = "chain_times"
 SCHEMA = {"condition_id": pl.String, "block_number": pl.UInt64, "resolved_at": pl.Datetime("us", "UTC")}
@@ -57,11 +57,7 @@ def read_cursor(files: PayoutFiles, contract: str) -> int | None:
 
 
 def _write_cursor(files: PayoutFiles, contract: str, next_block: int) -> None:
-    path = _cursor_path(files)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps({"contract": contract.lower(), "next_block": next_block}))
-    os.replace(partial, path)
+    write_json(_cursor_path(files), {"contract": contract.lower(), "next_block": next_block})
 
 
 def read_times(files: PayoutFiles, shard: str) -> pl.DataFrame:

@@ -1,7 +1,6 @@
 """`missing_condition_ids`: the input id file, normalised and split into shards."""
 
 import json
-import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from payout_assets.partitions import SHARDS, shard_partitions, single_run
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import IDS_SCHEMA, PayoutFiles
+from payout_assets.core.json_file import write_json
 
 
 def shard_frame(ids: list[str]) -> pl.DataFrame:
@@ -100,11 +100,8 @@ def _input_stamp(files: PayoutFiles) -> dict:
 
 def write_summary(files: PayoutFiles, parsed: ParsedIds) -> None:
     """The input's counts beside its shards, for the checks that report them."""
-    path = Path(files.shards_dir) / SUMMARY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
     summary = {"stamp": _input_stamp(files), "valid_ids": parsed.valid, "invalid_lines": parsed.invalid_count}
-    path.with_suffix(".partial").write_text(json.dumps(summary))
-    os.replace(path.with_suffix(".partial"), path)
+    write_json(Path(files.shards_dir) / SUMMARY_FILE, summary)
 
 
 def input_counts(files: PayoutFiles, clickhouse: ClickHouseResource | None) -> tuple[int, int]:

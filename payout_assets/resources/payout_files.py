@@ -10,6 +10,7 @@ from pydantic import Field
 
 from payout_assets.core.statuses import STATUS_SCHEMA
 from payout_assets.core.subgraph import SubgraphInfo
+from payout_assets.core.json_file import write_json
 
 PROBE_FILE = "probe.json"
 IDS_SCHEMA = {"condition_id": pl.String}
@@ -71,11 +72,7 @@ class PayoutFiles(dg.ConfigurableResource):
 
     def write_probe(self, run_id: str, info: SubgraphInfo) -> None:
         """What the pre-flight probe found, for the same run's fetch (`probe.json`, replaced atomically)."""
-        target = Path(self.shards_dir) / PROBE_FILE
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".json.partial")
-        partial.write_text(json.dumps({"run_id": run_id, "subgraph": info.to_json()}))
-        os.replace(partial, target)
+        write_json(Path(self.shards_dir) / PROBE_FILE, {"run_id": run_id, "subgraph": info.to_json()})
 
     def read_probe(self, run_id: str, endpoint: str) -> SubgraphInfo | None:
         """This run's probe of this endpoint; None when another run or endpoint wrote it (or none did)."""

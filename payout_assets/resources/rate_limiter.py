@@ -2,12 +2,13 @@
 
 import asyncio
 import json
-import os
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from payout_assets.core.json_file import write_json
 
 # The server counts a request when it arrives, a little after we send it; keep this much
 # distance from the window's edge so that jitter never makes it count one too many.
@@ -99,7 +100,4 @@ class SlidingWindowLimiter:
         if self._history is None:
             return
         offset = time.time() - self._clock()
-        partial = self._history.with_name(self._history.name + ".partial")
-        self._history.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps([slot.at + offset for slot in self._slots]))
-        os.replace(partial, self._history)
+        write_json(self._history, [slot.at + offset for slot in self._slots])
