@@ -1,11 +1,19 @@
 """`make demo` / `make dev` (scripts/offline.py) as an operator meets them when something is wrong."""
 
+import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from payout_assets_tests.support.processes import free_port
 
 pytestmark = pytest.mark.slow  # process-level: `make test-fast` skips it
 
@@ -49,3 +57,50 @@ def test_the_demo_chain_holds_the_fixture_a_few_wrong_subgraph_rows_and_events(t
     assert sum(subgraph[item.condition_id] != item.numerators for item in in_subgraph) == CHAIN_DISAGREEMENTS
     day_two = (tmp_path / "day2.txt").read_text().split()
     assert day_two == [*ids, *(item.condition_id for item in planned)]
+
+
+def test_ctrl_c_stops_make_dev_quietly_with_everything_it_started(tmp_path: Path):
+    """Ctrl-C in the terminal: SIGINT to the whole foreground process group (the script, its
+    replicas, `dagster dev` and the webserver and daemon under it), once the UI answers."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "CLICKHOUSE_URL": f"chdb://{tmp_path / 'chdb'}",
+           "PAYOUT_SHARDS_DIR": str(tmp_path / "shards"), "PAYOUT_INPUT_IDS": str(PROJECT / "data" / "condition_ids_missing_api.txt")}
+    port = free_port()
+    with subprocess.Popen([sys.executable, "-m", "scripts.offline", "dev", "--port", str(port)], cwd=PROJECT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True) as dev:
+        try:
+            assert ui_answers(port, dev, deadline=time.monotonic() + 240), "the UI never answered"
+            os.killpg(dev.pid, signal.SIGINT)
+            output, _ = dev.communicate(timeout=60)
+        finally:
+            if dev.poll() is None:
+                os.killpg(dev.pid, signal.SIGKILL)
+    assert dev.returncode in (0, 130), output
+    assert "Traceback" not in output, output  # Dagster's own "KeyboardInterrupt received" line is its log, not a trace
+    assert output.rstrip().endswith("Dagster services shut down."), output
+    assert group_gone(dev.pid, deadline=time.monotonic() + 30), "a process `make dev` started outlived it"
+
+
+def ui_answers(port: int, process: subprocess.Popen, deadline: float) -> bool:
+    """Whether the webserver on `port` answers GraphQL before the deadline (and the process lives)."""
+    query = json.dumps({"query": "{ version }"}).encode()
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", query, {"Content-Type": "application/json"})
+            return "version" in json.loads(urllib.request.urlopen(request, timeout=5).read())["data"]
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    return False
+
+
+def group_gone(pgid: int, deadline: float) -> bool:
+    """Whether every process of the group has exited before the deadline."""
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False

@@ -107,24 +107,24 @@ def latest_check_metadata(key: dg.AssetCheckKey) -> dict[str, object]:
     return {name: value.value for name, value in evaluation.metadata.items()} if evaluation else {}
 
 
-def dev(env: dict[str, str]) -> None:
+def dev(env: dict[str, str], port: int) -> None:
     """`dagster dev` on the demo's instance, with Dagster's first-visit dialog already dismissed."""
     # From DAGSTER_HOME, so that Dagster does not warn about the project's own dagster.yaml.
-    command = [DAGSTER, "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "--host", "127.0.0.1", "--port", str(UI_PORT)]
+    command = [DAGSTER, "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "--host", "127.0.0.1", "--port", str(port)]
     with subprocess.Popen(command, env=env, cwd=env["DAGSTER_HOME"]) as process:
         try:
-            dismiss_first_visit_dialog(process)
+            dismiss_first_visit_dialog(process, port)
             process.wait()
         except KeyboardInterrupt:  # Ctrl-C reaches dagster dev too; let it stop in peace
             process.wait()
 
 
-def dismiss_first_visit_dialog(process: subprocess.Popen) -> None:
+def dismiss_first_visit_dialog(process: subprocess.Popen, port: int) -> None:
     """Send what the dialog's Skip button sends, once the webserver answers."""
     mutation = json.dumps({"query": "mutation { setNuxSeen }"}).encode()
     while process.poll() is None:
         try:
-            request = urllib.request.Request(f"http://127.0.0.1:{UI_PORT}/graphql", mutation, {"Content-Type": "application/json"})
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", mutation, {"Content-Type": "application/json"})
             urllib.request.urlopen(request, timeout=2).read()
             return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -139,7 +139,9 @@ def chain_env(url: str) -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("demo", "dev"))
-    mode = parser.parse_args().mode
+    parser.add_argument("--port", type=int, default=UI_PORT, help="the UI's port with dev (default %(default)s)")
+    arguments = parser.parse_args()
+    mode = arguments.mode
     # The demo's input: the id file, and ids the users' table also has (unless you set a query).
     env = {"PAYOUT_INPUT_SQL": OVERLAP_SQL, **os.environ, "PYTHONWARNINGS": QUIET_WARNINGS}
     try:
@@ -152,7 +154,7 @@ def main() -> int:
             print(f"make {mode}: POLYGON_RPC_URL is the local chain {chain_url}, running the Conditional Tokens contract")
             env |= {"GOLDSKY_URL": url, **chain_env(chain_url)}
             if mode == "dev":
-                dev({**env, "PAYOUT_INPUT_IDS": str(DAY_TWO_INPUT)})
+                dev({**env, "PAYOUT_INPUT_IDS": str(DAY_TWO_INPUT)}, arguments.port)
                 return 0
             started = time.monotonic()
             materialize(env, BACKFILL, "--partition-range", f"{SHARDS[0]}...{SHARDS[-1]}")
