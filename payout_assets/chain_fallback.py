@@ -10,6 +10,7 @@ the rest keep the subgraph's status, and the daily sensor re-checks them as any 
 import asyncio
 import logging
 import time
+from collections import Counter
 from datetime import datetime, timezone
 
 import polars as pl
@@ -90,8 +91,11 @@ def settle_with_chain(chain: ChainResource, files: PayoutFiles, shards: list[str
 
 
 def settled_by_source(files: PayoutFiles, shards: list[str], since: datetime) -> dict[str, int]:
-    """How many ids this run settled, per source."""
-    resolved = pl.concat([files.read("statuses", shard) for shard in shards]).filter(
-        (pl.col("status") == RESOLVED) & (pl.col("fetched_at") >= since)
-    )
-    return dict(resolved.group_by(SOURCE_OF_ROW.alias("source")).len().iter_rows())
+    """How many ids this run settled, per source: one shard, three columns at a time (all of
+    them at once held every status of the input: +400 MB at 1,000,000 ids)."""
+    settled: Counter[str] = Counter()
+    for shard in shards:
+        statuses = files.read("statuses", shard, ["status", "fetched_at", "payout_shape"])
+        resolved = statuses.filter((pl.col("status") == RESOLVED) & (pl.col("fetched_at") >= since))
+        settled.update(dict(resolved.group_by(SOURCE_OF_ROW.alias("source")).len().iter_rows()))
+    return dict(settled)
