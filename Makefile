@@ -30,9 +30,10 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(PYTHON) -m scripts.offline demo
 
-# The Dagster UI on the demo's data, with the local subgraph replica behind it.
+# The Dagster UI on the demo's data, with the local subgraph replica behind it (`make dev PORT=3001`).
+PORT := 3000
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(PYTHON) -m scripts.offline dev
+	$(PYTHON) -m scripts.offline dev --port $(PORT)
 
 test: install
 	$(PYTHON) -m pytest

@@ -73,8 +73,9 @@ def daily_sensor(interval_seconds: int, recheck_hours: float) -> dg.SensorDefini
         default_status=dg.DefaultSensorStatus.STOPPED,
         description=(
             "Finds condition ids added to the input since the last run, failed ids, and ids still "
-            f"unresolved, not found or malformed {recheck_hours:g} h after their last check, and "
-            "launches one run over the shards that have them. Resolved ids are never fetched again."
+            f"unresolved, not found or malformed {recheck_hours:g} h less {RECHECK_GRACE.seconds // 3600} h after "
+            "their last check (so that a daily tick asks them again every day), and launches one run over the "
+            "shards that have them. Resolved ids are never fetched again."
         ),
     )
     def new_and_unresolved_payouts(

@@ -67,7 +67,7 @@ def test_the_sensor_schedule_comes_from_the_settings(monkeypatch):
     monkeypatch.setenv("PAYOUT_RECHECK_HOURS", "6")
     sensor = build_defs().resolve_sensor_def("new_and_unresolved_payouts")
     assert sensor.minimum_interval_seconds == 3600
-    assert "6 h after their last check" in sensor.description
+    assert "6 h less 1 h after their last check" in sensor.description
 
 
 def dagster_asset_list(**env: str) -> subprocess.CompletedProcess:

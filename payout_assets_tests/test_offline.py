@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -57,6 +58,19 @@ def test_the_demo_chain_holds_the_fixture_a_few_wrong_subgraph_rows_and_events(t
     assert sum(subgraph[item.condition_id] != item.numerators for item in in_subgraph) == CHAIN_DISAGREEMENTS
     day_two = (tmp_path / "day2.txt").read_text().split()
     assert day_two == [*ids, *(item.condition_id for item in planned)]
+
+
+def test_make_dev_on_a_taken_port_stops_at_once_saying_so():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        dev = subprocess.run([sys.executable, "-m", "scripts.offline", "dev", "--port", str(port)], cwd=PROJECT,
+                             capture_output=True, text=True, timeout=60)
+    assert dev.returncode == 1 and dev.stdout == ""
+    assert dev.stderr.strip().splitlines() == [
+        f"make dev stopped: RuntimeError: port {port} on 127.0.0.1 is in use; choose another with `make dev PORT=...`"
+    ]
 
 
 def test_ctrl_c_stops_make_dev_quietly_with_everything_it_started(tmp_path: Path):

@@ -7,6 +7,7 @@
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -114,9 +115,21 @@ def dev(env: dict[str, str], port: int) -> None:
     with subprocess.Popen(command, env=env, cwd=env["DAGSTER_HOME"]) as process:
         try:
             dismiss_first_visit_dialog(process, port)
-            process.wait()
+            if process.wait():
+                raise RuntimeError(f"dagster dev exited with status {process.returncode}; its log above says why")
         except KeyboardInterrupt:  # Ctrl-C reaches dagster dev too; let it stop in peace
             process.wait()
+
+
+def ensure_port_free(port: int) -> None:
+    """Refuse a taken port before anything starts: `dagster dev` would start its daemon, fail to
+    serve the UI and wait forever."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the webserver binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise RuntimeError(f"port {port} on 127.0.0.1 is in use; choose another with `make dev PORT=...`") from None
 
 
 def dismiss_first_visit_dialog(process: subprocess.Popen, port: int) -> None:
@@ -145,6 +158,8 @@ def main() -> int:
     # The demo's input: the id file, and ids the users' table also has (unless you set a query).
     env = {"PAYOUT_INPUT_SQL": OVERLAP_SQL, **os.environ, "PYTHONWARNINGS": QUIET_WARNINGS}
     try:
+        if mode == "dev":
+            ensure_port_free(arguments.port)
         # Values, not EnvVars: this script runs outside Dagster.
         resources = make_resources(lambda variable: settings.value(variable, env))
         prepare(resources)
