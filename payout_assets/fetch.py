@@ -195,7 +195,7 @@ def goldsky_payouts(
 
     per_shard = []
     for shard, fetch in shards.items():
-        counts = count_statuses(files.input_statuses(shard))
+        counts = count_statuses(files.input_statuses(shard, ["condition_id", "status"]))
         stats = {
             "ids_fetched": fetch.ids_fetched,
             "requests": fetch.stats.requests,

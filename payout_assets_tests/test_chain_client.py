@@ -11,10 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chain_replica import ChainServer, SeededCondition
-from payout_assets.resources.chain import ChainResource
+from payout_assets.resources.chain import ChainResource, _process_limiter
 from payout_assets.resources.conditional_tokens import FAILED, RESOLVED, UNKNOWN, UNRESOLVED, ChainCondition
 from payout_assets.core.subgraph import RequestStats
 from payout_assets.core.redaction import rpc_display_url, rpc_url_secrets
+from payout_assets.resources.rate_limiter import START_MARGIN_SECONDS
 from subgraph_replica.loop_thread import LoopThread
 from subgraph_replica.server import start_site
 
@@ -115,9 +116,12 @@ def test_the_rate_limit_is_kept_and_a_429_is_waited_out(chain: ChainServer) -> N
     assert chain.stats()["rate_limited"] == 0 and chain.stats()["max_in_window"] <= 4
     assert time.monotonic() - started >= 2.0  # 10 requests at 4 per second
     chain.configure(rate_limit=3, window_seconds=1.0)
-    conditions, stats = read(fast(chain.url, batch_size=2, rate_limit=100, max_attempts=8), IDS)
+    eager = fast(chain.url, batch_size=2, rate_limit=99, max_attempts=8)  # a limiter of its own
+    conditions, stats = read(eager, IDS)
     assert chain.stats()["rate_limited"] > 0 and stats.rate_limited > 0
     assert all(c.state != FAILED for c in conditions.values())
+    # Each 429 widened the limiter's margin: the server's count runs ahead of ours.
+    assert _process_limiter(eager.rpc_url, eager.rate_limit, eager.window_seconds).margin_seconds > START_MARGIN_SECONDS
 
 
 def test_the_chain_source_is_off_without_a_url() -> None:

@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from payout_assets.resources.goldsky import GoldskyResource
+from payout_assets.resources.goldsky import GoldskyResource, _process_limiter
 from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape, PermanentFailure, retry_after_seconds
-from payout_assets.resources.rate_limiter import SlidingWindowLimiter
+from payout_assets.resources.rate_limiter import START_MARGIN_SECONDS, SlidingWindowLimiter
 from payout_assets.core.statuses import classify
 from payout_assets_tests.support import Truth, make_truth
 from subgraph_replica import ConditionRow, ReplicaServer
@@ -239,6 +239,18 @@ def test_a_retry_after_within_the_bound_is_honoured_and_a_long_wait_is_logged(tr
     assert elapsed >= 1.0  # the replica's Retry-After: 1
     assert answer.error == "HTTP 429 (after 2 attempts)"
     assert "waiting 1 s before attempt 2: HTTP 429" in caplog.text
+
+
+def test_each_429_widens_the_rate_limiters_margin(truth_5k: Truth):
+    """The server counted a request we thought within the limit: its clock and ours disagree by
+    more than the margin, so every later window keeps twice the distance."""
+    faults = {"rate": 1.0, "seed": 1, "kinds": ("429_no_retry_after",), "id_prefixes": ("0x",)}
+    with ReplicaServer(truth_5k.rows.values(), faults=faults) as replica:
+        goldsky = fast(replica.url, max_attempts=3)
+        [answer] = fetch(goldsky, truth_5k.ids[:10])
+        limiter = _process_limiter(goldsky.url, goldsky.rate_limit, goldsky.window_seconds, goldsky.history_dir)
+    assert answer.error == "HTTP 429 (after 3 attempts)"
+    assert limiter.margin_seconds == 8 * START_MARGIN_SECONDS  # three refusals
 
 
 def test_a_short_wait_is_not_logged(truth_5k: Truth, caplog):

@@ -2,7 +2,7 @@ import asyncio
 import gc
 import weakref
 
-from payout_assets.resources.rate_limiter import WINDOW_MARGIN_SECONDS, SlidingWindowLimiter, Slot
+from payout_assets.resources.rate_limiter import MAX_MARGIN_SECONDS, START_MARGIN_SECONDS, SlidingWindowLimiter, Slot
 
 
 class FakeClock:
@@ -50,7 +50,25 @@ def test_never_more_than_the_limit_in_any_window():
     starts = run_starts(limit=50, window=10, requests=171)
     assert max_in_any_window(starts, 10) == 50
     # 171 requests start in four waves: 0, 10, 20, 30 seconds (plus the safety margin).
-    assert starts[49] == 0 and starts[50] > 10 and starts[-1] < 31 + 4 * WINDOW_MARGIN_SECONDS
+    assert starts[49] == 0 and starts[50] > 10 and starts[-1] < 31 + 4 * START_MARGIN_SECONDS
+
+
+def test_each_refusal_for_the_rate_doubles_the_margin_up_to_a_second():
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(1, 10, clock=clock)
+
+    def next_start() -> float:
+        limiter._slots = [Slot(0.0)]
+        return limiter._wait_seconds()
+
+    assert next_start() == 10 + START_MARGIN_SECONDS
+    widened = []
+    for _ in range(8):
+        limiter.widen_margin()
+        widened.append(limiter.margin_seconds)
+        assert next_start() == 10 + limiter.margin_seconds
+    assert widened[:2] == [2 * START_MARGIN_SECONDS, 4 * START_MARGIN_SECONDS]
+    assert widened[-1] == MAX_MARGIN_SECONDS and widened == sorted(widened)
 
 
 def test_pause_holds_every_start():
@@ -68,7 +86,7 @@ def test_a_request_sent_late_holds_its_slot_from_when_it_left():
         limiter.mark_sent(slot)
         return clock.now + limiter._wait_seconds()  # when the next request may start
 
-    assert asyncio.run(main()) == 3.0 + 10 + WINDOW_MARGIN_SECONDS
+    assert asyncio.run(main()) == 3.0 + 10 + START_MARGIN_SECONDS
 
 
 def test_the_next_process_counts_the_last_windows_starts_from_the_history(tmp_path):
@@ -81,7 +99,7 @@ def test_the_next_process_counts_the_last_windows_starts_from_the_history(tmp_pa
 
     asyncio.run(two_starts())
     later = SlidingWindowLimiter(2, 10, history=history)  # the next run, in another process
-    assert 9.5 < later._wait_seconds() <= 10 + WINDOW_MARGIN_SECONDS
+    assert 9.5 < later._wait_seconds() <= 10 + START_MARGIN_SECONDS
     history.write_text("not json")  # an unreadable history counts nothing, and breaks nothing
     assert SlidingWindowLimiter(2, 10, history=history)._wait_seconds() <= 0
 

@@ -230,6 +230,8 @@ class GoldskyClient:
             except _Retryable as failure:
                 reason = self.bounds.reason(str(failure))
                 stats.rate_limited += failure.rate_limited
+                if failure.rate_limited:  # the server counted more than we did: allow it more jitter
+                    self._limiter.widen_margin()
                 if attempt >= self._retry.max_attempts:
                     raise _attach(PermanentFailure(f"{reason} (after {attempt} attempts)"), stats) from None
                 if failure.retry_after and failure.retry_after > self.bounds.max_retry_after_seconds:

@@ -134,6 +134,8 @@ class RpcClient:
             answers = await self._post(body)
         except _BatchFailed as failure:
             stats.rate_limited += failure.rate_limited
+            if failure.rate_limited:
+                self._limiter.widen_margin()
             wait, bound = failure.retry_after or 0.0, self._bounds.max_retry_after_seconds
             if wait > bound:  # a day-long wait would stall the run: these calls fail now, the next run asks again
                 return {i: (f"{failure}; Retry-After {wait:.0f} s is past the bound of {bound:.0f} s", False) for i in chunk}
