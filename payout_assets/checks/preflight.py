@@ -127,7 +127,8 @@ def backfill_estimate(files: PayoutFiles, goldsky: GoldskyResource, loaded: dict
     per_shard = []
     for shard in SHARDS:
         if files.exists("ids", shard):
-            pending = ids_to_fetch(files.read("ids", shard), files.read("statuses", shard), now, goldsky.fingerprint)
+            answered = files.read("statuses", shard, ["condition_id", "status", "fetched_at", "endpoint"])
+            pending = ids_to_fetch(files.read("ids", shard), answered, now, goldsky.fingerprint)
             per_shard.append({"shard": shard, "rows_loaded": loaded.get(shard, 0), "ids_to_fetch": len(pending), "requests": len(batches(pending))})
     requests = sum(row["requests"] for row in per_shard)
     seconds = (math.ceil(requests / goldsky.rate_limit) - 1) * goldsky.window_seconds if requests else 0.0

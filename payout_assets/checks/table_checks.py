@@ -51,7 +51,7 @@ def total_payouts(client: Client, files: PayoutFiles, table: str) -> dg.AssetChe
             f"SELECT condition_id FROM {table} FINAL WHERE startsWith(condition_id, {{shard:String}})",
             parameters={"shard": shard},
         )).cast(pl.String)
-        resolved = files.input_statuses(shard).filter(pl.col("status") == RESOLVED).select("condition_id")
+        resolved = files.input_statuses(shard, ["condition_id"], where=pl.col("status") == RESOLVED)
         missing = resolved.join(loaded, on="condition_id", how="anti")["condition_id"]
         per_shard.append({"shard": shard, "resolved_fetched": resolved.height, "rows": loaded.height, "missing": missing.len()})
         missing_count += missing.len()
