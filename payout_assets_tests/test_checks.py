@@ -87,7 +87,22 @@ def test_resolved_dates_in_the_future_or_before_2020(clickhouse):
     assert result.metadata["from_subgraph"].value == 5
 
 
-def test_duplicate_and_malformed_ids(clickhouse):
+def test_id_ranges_cover_every_hex_id_once_in_ranges_of_about_group_rows():
+    assert table_checks.id_ranges(0) == table_checks.id_ranges(table_checks.GROUP_ROWS) == [{"low": "0000", "high": "g"}]
+    ranges = table_checks.id_ranges(146 * table_checks.GROUP_ROWS)
+    assert len(ranges) == 146 and ranges[0]["low"] == "0000" and ranges[-1]["high"] == "g"
+    assert all(one["high"] == following["low"] for one, following in zip(ranges, ranges[1:]))  # no gap, no overlap
+    assert all(one["low"] < one["high"] for one in ranges)
+
+
+@pytest.fixture(params=["one range", "a range a row"])
+def group_rows(request, monkeypatch):
+    """The uniqueness checks group by id range by range: with one, and with many ranges."""
+    if request.param == "a range a row":
+        monkeypatch.setattr(table_checks, "GROUP_ROWS", 1)
+
+
+def test_duplicate_and_malformed_ids(clickhouse, group_rows):
     # A table created by hand with another sorting key keeps duplicates even under FINAL.
     other_key = CREATE_TABLE.replace("ORDER BY condition_id", "ORDER BY (condition_id, payout_denominator)")
     load_rows(clickhouse, CLEAN + [table_row(A, [2, 0], 2), table_row("0x" + B[2:], [0, 1], 1)], create=other_key)
@@ -97,7 +112,7 @@ def test_duplicate_and_malformed_ids(clickhouse):
     assert result.metadata["malformed_ids"].value == ["0x" + B[2:]]
 
 
-def test_versions_of_one_id_that_disagree_on_the_payout_are_named(clickhouse):
+def test_versions_of_one_id_that_disagree_on_the_payout_are_named(clickhouse, group_rows):
     # Under FINAL the table shows one row per id by construction: only the stored versions tell.
     load_rows(clickhouse, [])
     with clickhouse.get_client() as client:
