@@ -18,7 +18,7 @@ from payout_assets.fetch_plan import ShardFetch, batches, ids_to_fetch
 from payout_assets.input_ids import missing_condition_ids
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import shard_partitions, single_run
-from payout_assets.recheck import ANSWERED, recheck_by_changes
+from payout_assets.recheck import ANSWERED, FeedCost, read_feed, settle_from_feed
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.core.subgraph import BatchAnswer, SubgraphInfo
@@ -78,21 +78,20 @@ async def _fetch(client: GoldskyClient, run: FetchRun, context: dg.AssetExecutio
         info = run.files.read_probe(context.run_id, client.endpoint) or await client.discover()
         if info.has_indexing_errors:
             log.warning("the subgraph reports indexing errors; it may withhold data")
-        remaining = None
-        if run.rechecks:  # the change feed weighs every shard's answered ids at once
-            plans = {shard: run.plan(shard) for shard in run.shards}
-            for shard, (previous, _) in plans.items():
-                run.shards[shard].previous = previous
-            remaining = await recheck_by_changes(client, info, run.shards, {s: ids for s, (_, ids) in plans.items()}, log)
-            progress.total_ids = sum(len(ids) for ids in remaining.values())
-            del plans
+        feed = None
+        if run.rechecks:  # weigh the change feed against a plain re-check, one shard in memory at a time
+            cost = FeedCost()
+            for shard in run.shards:
+                cost.add(*run.plan(shard), info)
+            feed = await read_feed(client, info, cost, next(iter(run.shards.values())).stats, log)
         query = info.shape.query()
         scheduled: set[asyncio.Task] = set()
         for shard, fetch in run.shards.items():
-            if remaining is None:
-                fetch.previous, ids = run.plan(shard)
-            else:
-                ids = remaining.pop(shard)
+            fetch.previous, ids = run.plan(shard)
+            if feed is not None:
+                asked = len(ids)
+                ids = settle_from_feed(feed, fetch, ids, info, client.bounds)
+                progress.total_ids -= asked - len(ids)
             shard_batches = batches(ids)
             fetch.pending = len(shard_batches)
             if not shard_batches:  # the change feed answered for all of this shard

@@ -10,12 +10,14 @@ abandoned for the plain re-check as soon as it is not (or the endpoint cannot an
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import polars as pl
 
+from payout_assets.core.bounds import AnswerBounds
 from payout_assets.fetch_plan import ShardFetch, batches
-from payout_assets.core.subgraph import BatchAnswer, SubgraphInfo
+from payout_assets.core.subgraph import BatchAnswer, ChangeFeed, RequestStats, SubgraphInfo
 from payout_assets.resources.goldsky_client import GoldskyClient
 from payout_assets.core.statuses import MALFORMED, NOT_FOUND, STATUS_SCHEMA, UNRESOLVED, classify, to_frame
 
@@ -35,47 +37,59 @@ def confirmable(previous: pl.DataFrame, ids: list[str], info: SubgraphInfo) -> p
     )
 
 
-async def recheck_by_changes(
-    client: GoldskyClient,
-    info: SubgraphInfo,
-    shards: dict[str, ShardFetch],
-    plan: dict[str, list[str]],
-    log: logging.Logger,
-) -> dict[str, list[str]]:
-    """Settle what the change feed can, cheaper than a plain re-check; returns the ids left to fetch."""
-    answered = {shard: confirmable(shards[shard].previous, ids, info) for shard, ids in plan.items()}
-    plain_cost = sum(len(batches(frame["condition_id"].to_list())) for frame in answered.values())
-    if not info.supports_change_block or plain_cost < 2:
-        return plan
-    since = min(frame["block_number"].min() for frame in answered.values() if frame.height)
-    feed = await client.changes_since(info.shape.changes_query(), since, info.block_number, max_pages=plain_cost - 1)
-    first_shard = shards[min(plan)]
-    first_shard.stats.add(feed.stats)  # the feed serves every shard; its cost is counted once
-    if feed.failure is not None:
-        log.info(f"the change feed since block {since} at block {info.block_number} failed ({feed.failure}): re-checking by id")
-        return plan
-    if not feed.complete:
-        log.info(f"more conditions changed since block {since} than a plain re-check costs: re-checking by id")
-        return plan
+@dataclass
+class FeedCost:
+    """What a plain re-check of the confirmable ids would cost, added up shard by shard (one
+    shard's statuses in memory at a time), and the oldest block the feed must start from."""
 
-    now = datetime.now(timezone.utc)
-    remaining = {}
-    for shard, ids in plan.items():
-        rechecked = answered[shard]
-        changed = [cid for cid in rechecked["condition_id"] if f"0x{cid}" in feed.entities]
-        answer = BatchAnswer(ids=changed, entities=[feed.entities[f"0x{cid}"] for cid in changed], block_number=feed.block_number)
-        rows, _ = classify(answer, info.shape, now, client.bounds)
-        unchanged = rechecked.filter(~pl.col("condition_id").is_in(changed)).with_columns(
-            fetched_at=pl.lit(now, STATUS_SCHEMA["fetched_at"]), block_number=pl.lit(feed.block_number, pl.UInt64)
-        )
-        shards[shard].record(to_frame(rows, info))
-        shards[shard].record(unchanged)
-        shards[shard].ids_fetched += rechecked.height
-        settled = set(rechecked["condition_id"])
-        remaining[shard] = [cid for cid in ids if cid not in settled]
-    rechecked_total = sum(frame.height for frame in answered.values())
+    plain_requests: int = 0
+    ids: int = 0
+    since: int | None = None
+
+    def add(self, previous: pl.DataFrame, ids: list[str], info: SubgraphInfo) -> None:
+        answered = confirmable(previous, ids, info)
+        self.plain_requests += len(batches(answered["condition_id"].to_list()))
+        self.ids += answered.height
+        if answered.height:
+            oldest = answered["block_number"].min()
+            self.since = oldest if self.since is None else min(self.since, oldest)
+
+
+async def read_feed(
+    client: GoldskyClient, info: SubgraphInfo, cost: FeedCost, stats: RequestStats, log: logging.Logger
+) -> ChangeFeed | None:
+    """The change feed, when it is cheaper than the plain re-check and answers in full; None:
+    re-check by id. Its requests are added to `stats` (the feed serves every shard)."""
+    if not info.supports_change_block or cost.plain_requests < 2 or cost.since is None:
+        return None
+    feed = await client.changes_since(info.shape.changes_query(), cost.since, info.block_number, max_pages=cost.plain_requests - 1)
+    stats.add(feed.stats)
+    if feed.failure is not None:
+        log.info(f"the change feed since block {cost.since} at block {info.block_number} failed ({feed.failure}): re-checking by id")
+        return None
+    if not feed.complete:
+        log.info(f"more conditions changed since block {cost.since} than a plain re-check costs: re-checking by id")
+        return None
     log.info(
-        f"change feed: {len(feed.entities)} conditions changed since block {since} as of block {feed.block_number}; "
-        f"re-checked {rechecked_total} ids with {feed.stats.requests} requests instead of {plain_cost}"
+        f"change feed: {len(feed.entities)} conditions changed since block {cost.since} as of block {feed.block_number}; "
+        f"re-checking {cost.ids} ids with {feed.stats.requests} requests instead of {cost.plain_requests}"
     )
-    return remaining
+    return feed
+
+
+def settle_from_feed(feed: ChangeFeed, fetch: ShardFetch, ids: list[str], info: SubgraphInfo, bounds: AnswerBounds) -> list[str]:
+    """Record in the shard what the feed settles of `ids` (a changed id's new answer; an unchanged
+    one's status, confirmed as of the feed's block); returns the ids left to fetch."""
+    rechecked = confirmable(fetch.previous, ids, info)
+    changed = [cid for cid in rechecked["condition_id"] if f"0x{cid}" in feed.entities]
+    answer = BatchAnswer(ids=changed, entities=[feed.entities[f"0x{cid}"] for cid in changed], block_number=feed.block_number)
+    now = datetime.now(timezone.utc)
+    rows, _ = classify(answer, info.shape, now, bounds)
+    unchanged = rechecked.filter(~pl.col("condition_id").is_in(changed)).with_columns(
+        fetched_at=pl.lit(now, STATUS_SCHEMA["fetched_at"]), block_number=pl.lit(feed.block_number, pl.UInt64)
+    )
+    fetch.record(to_frame(rows, info))
+    fetch.record(unchanged)
+    fetch.ids_fetched += rechecked.height
+    settled = set(rechecked["condition_id"])
+    return [cid for cid in ids if cid not in settled]

@@ -9,8 +9,8 @@ import polars as pl
 
 from payout_assets.core.bounds import AnswerBounds
 from payout_assets.fetch_plan import ShardFetch
-from payout_assets.recheck import recheck_by_changes
-from payout_assets.core.subgraph import ChangeFeed, PayoutShape, SubgraphInfo
+from payout_assets.recheck import FeedCost, read_feed, settle_from_feed
+from payout_assets.core.subgraph import ChangeFeed, PayoutShape, RequestStats, SubgraphInfo
 from payout_assets.core.statuses import STATUS_SCHEMA
 
 HEAD = 5_000
@@ -20,8 +20,6 @@ AT = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 class FakeClient:
     """Answers the change feed with `feed`, and remembers how it was asked."""
-
-    bounds = AnswerBounds()
 
     def __init__(self, feed: ChangeFeed) -> None:
         self.feed = feed
@@ -43,8 +41,14 @@ def ids(shard: str, count: int) -> list[str]:
 
 
 def recheck(client: FakeClient, previous: dict[str, pl.DataFrame], plan: dict[str, list[str]]):
+    """As the fetch does it: the cost shard by shard, the feed once, then each shard settled in turn."""
     shards = {shard: ShardFetch(shard, frame) for shard, frame in previous.items()}
-    remaining = asyncio.run(recheck_by_changes(client, INFO, shards, plan, logging.getLogger("test")))
+    cost = FeedCost()
+    for shard, ids in plan.items():
+        cost.add(shards[shard].previous, ids, INFO)
+    feed = asyncio.run(read_feed(client, INFO, cost, RequestStats(), logging.getLogger("test")))
+    remaining = {shard: ids if feed is None else settle_from_feed(feed, shards[shard], ids, INFO, AnswerBounds())
+                 for shard, ids in plan.items()}
     answers = {shard: pl.concat(fetch.answers) if fetch.answers else None for shard, fetch in shards.items()}
     return remaining, answers
 
