@@ -58,10 +58,10 @@ def settle_with_chain(chain: ChainResource, files: PayoutFiles, shards: list[str
                       since: datetime, log: logging.Logger) -> dict[str, int]:
     """Ask the contract about this run's unsettled ids; returns the counts for the run's metadata."""
     asked_statuses = [NOT_FOUND, UNRESOLVED] if lagging(info, chain.lagging_after_hours) else [NOT_FOUND]
-    frames = {shard: files.read("statuses", shard) for shard in shards}
-    candidates = [
-        cid for frame in frames.values()
-        for cid in frame.filter(pl.col("status").is_in(asked_statuses) & (pl.col("fetched_at") >= since))["condition_id"]
+    asked = pl.col("status").is_in(asked_statuses) & (pl.col("fetched_at") >= since)
+    candidates = [  # a shard and three columns at a time
+        cid for shard in shards
+        for cid in files.read("statuses", shard, ["condition_id", "status", "fetched_at"]).filter(asked)["condition_id"]
     ]
     counts = {"chain_asked": len(candidates), "settled_by_chain": 0, "chain_unknown": 0, "chain_failed": 0}
     if not candidates:
@@ -79,7 +79,7 @@ def settle_with_chain(chain: ChainResource, files: PayoutFiles, shards: list[str
     counts["chain_unknown"] = sum(c.state == "unknown" for c in conditions.values())
     counts["chain_failed"] = sum(c.state == "failed" for c in conditions.values())
     settled = to_frame(rows)
-    for shard, frame in frames.items():
+    for shard in shards:
         fresh = settled.filter(pl.col("condition_id").str.starts_with(shard))
         if fresh.height:
             update_statuses(files, shard, fresh)
