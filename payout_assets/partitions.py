@@ -1,10 +1,13 @@
 """Shards: the first hex digit of a condition id, so a given id always lands in the same shard."""
 
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 
 import dagster as dg
+import polars as pl
 
 SHARDS: tuple[str, ...] = tuple("0123456789abcdef")
+AFTER_EVERY_ID = "g"  # sorts after every hex id: the upper bound of the last id range
 
 shard_partitions = dg.StaticPartitionsDefinition(list(SHARDS))
 
@@ -16,3 +19,26 @@ RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_ra
 # cannot act on that, so it is not shown.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 single_run = dg.BackfillPolicy.single_run()
+
+
+def shard_groups(shards: Iterable[str], read: Callable[[str], pl.DataFrame], max_rows: int) -> Iterator[tuple[list[str], pl.DataFrame]]:
+    """Consecutive shards read together while their rows add up to at most `max_rows` (a bigger
+    shard alone): a small backfill costs one ClickHouse query a step, not sixteen."""
+    group: list[str] = []
+    frames: list[pl.DataFrame] = []
+    for shard in shards:
+        frame = read(shard)
+        adjacent = bool(group) and SHARDS.index(shard) == SHARDS.index(group[-1]) + 1
+        if group and (not adjacent or sum(f.height for f in frames) + frame.height > max_rows):
+            yield group, pl.concat(frames)
+            group, frames = [], []
+        group.append(shard)
+        frames.append(frame)
+    if group:
+        yield group, pl.concat(frames)
+
+
+def id_range(group: list[str]) -> dict[str, str]:
+    """The ids of consecutive shards, as query parameters: `low` <= id < `high` (the table's order)."""
+    after = SHARDS.index(group[-1]) + 1
+    return {"low": group[0], "high": SHARDS[after] if after < len(SHARDS) else AFTER_EVERY_ID}

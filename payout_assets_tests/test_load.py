@@ -130,3 +130,14 @@ def test_a_shard_bigger_than_one_insert_is_loaded_in_chunks_and_once(resources: 
     assert query(resources, f"SELECT count(), uniqExact(condition_id) FROM {TABLE}") == expected
     assert backfill(resources, assets=[resolutions_external_ingest]).success  # a re-run inserts nothing
     assert query(resources, f"SELECT count() FROM {TABLE}") == [(len(truth.resolved()),)]
+
+
+@pytest.mark.parametrize("group_rows", [1, 10**6], ids=["a shard at a time", "the range at once"])
+def test_shards_are_loaded_alone_or_together_with_the_same_rows(resources: dict, truth: Truth, monkeypatch: pytest.MonkeyPatch, group_rows: int):
+    monkeypatch.setattr("payout_assets.load.LOAD_GROUP_ROWS", group_rows)
+    result = backfill(resources, "3", "9")
+    assert result.success
+    expected = {cid for cid in truth.resolved() if "3" <= cid[0] <= "9"}
+    assert {row[0] for row in query(resources, f"SELECT condition_id FROM {TABLE}")} == expected
+    [load] = [m for m in result.asset_materializations_for_node("resolutions_external_ingest")][:1]
+    assert load.metadata["rows_inserted"].value == load.metadata["rows_in_selected_shards"].value == len(expected)
