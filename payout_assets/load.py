@@ -17,7 +17,7 @@ from payout_assets.core.statuses import RESOLVED, SOURCE_OF_ROW, SUBGRAPH_SOURCE
 from payout_assets.target_table import TABLE, TableLayout, shape_differences
 
 SOURCE = SUBGRAPH_SOURCE
-LOAD_GROUP_ROWS = 50_000  # resolved rows of small shards loaded together
+LOAD_GROUP_ROWS = 50_000  # input ids of small shards loaded together
 INSERT_ROWS = 20_000  # rows per insert: chDB's memory for one follows its rows (+63 MB at 50,000, +37 at 10,000)
 
 
@@ -71,7 +71,8 @@ def resolutions_external_ingest(
             )
         resolved_rows = partial(files.input_statuses, columns=LOAD_COLUMNS, where=pl.col("status") == RESOLVED)
         # A shard, or a few small ones, at a time: memory does not grow with the input.
-        for group, statuses in shard_groups(context.partition_keys, resolved_rows, LOAD_GROUP_ROWS):
+        for group in shard_groups(context.partition_keys, files.input_count, LOAD_GROUP_ROWS):
+            statuses = pl.concat(map(resolved_rows, group))
             group_inserted, group_total = load_rows(client, layout, id_range(group), statuses)
             inserted.update(group_inserted)
             resolved, total = resolved + statuses.height, total + group_total

@@ -4,7 +4,6 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 
 import dagster as dg
-import polars as pl
 
 SHARDS: tuple[str, ...] = tuple("0123456789abcdef")
 AFTER_EVERY_ID = "g"  # sorts after every hex id: the upper bound of the last id range
@@ -21,21 +20,23 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 single_run = dg.BackfillPolicy.single_run()
 
 
-def shard_groups(shards: Iterable[str], read: Callable[[str], pl.DataFrame], max_rows: int) -> Iterator[tuple[list[str], pl.DataFrame]]:
-    """Consecutive shards read together while their rows add up to at most `max_rows` (a bigger
-    shard alone): a small backfill costs one ClickHouse query a step, not sixteen."""
+def shard_groups(shards: Iterable[str], size: Callable[[str], int], max_rows: int) -> Iterator[list[str]]:
+    """Consecutive shards taken together while their sizes add up to at most `max_rows` (a bigger
+    shard alone): a small backfill costs one ClickHouse query a step, not sixteen. The sizes are
+    known before a shard is read (its input's count bounds its rows), so the caller reads a group
+    once it is decided and never holds the next shard beside it."""
     group: list[str] = []
-    frames: list[pl.DataFrame] = []
+    rows = 0
     for shard in shards:
-        frame = read(shard)
+        rows_here = size(shard)
         adjacent = bool(group) and SHARDS.index(shard) == SHARDS.index(group[-1]) + 1
-        if group and (not adjacent or sum(f.height for f in frames) + frame.height > max_rows):
-            yield group, pl.concat(frames)
-            group, frames = [], []
+        if group and (not adjacent or rows + rows_here > max_rows):
+            yield group
+            group, rows = [], 0
         group.append(shard)
-        frames.append(frame)
+        rows += rows_here
     if group:
-        yield group, pl.concat(frames)
+        yield group
 
 
 def id_range(group: list[str]) -> dict[str, str]:

@@ -37,3 +37,10 @@ def test_statuses_written_before_the_endpoint_columns_read_them_as_unknown(tmp_p
     pl.DataFrame({"condition_id": ["a" * 64], "status": ["unresolved"]}).write_parquet(path)
     frame = store.read("statuses", "a")
     assert frame["endpoint"].to_list() == [None] and frame["payout_shape"].to_list() == [None]
+
+
+def test_a_shards_input_count_is_its_ids_and_zero_before_any(tmp_path: Path):
+    store = files(tmp_path)
+    assert store.input_count("a") == 0
+    store.write("ids", "a", pl.DataFrame({"condition_id": [f"a{n:063x}" for n in range(3)]}))
+    assert store.input_count("a") == 3

@@ -56,7 +56,7 @@ HOSTILE_OPTIONS = ("--fault-rate", "0.4", "--fault-seed", "18", "--fault-kinds",
 HOSTILE_ENV = {"GOLDSKY_MAX_ATTEMPTS": "12", "GOLDSKY_BACKOFF_SECONDS": "0.05", "GOLDSKY_API_KEY": "gsk-bench-key"}
 RSS_POLL_SECONDS = 0.02  # how often the run's peak RSS so far is read
 COLUMNS = ("ids", "wall s", "floor s", "overhead s", "requests", "429s", "retries", "peak RSS MB",
-           "checked", "ids/s", "replica CPU s", "outside network s", "Parquet MB", "table MB")
+           "peak anon MB", "checked", "ids/s", "replica CPU s", "outside network s", "Parquet MB", "table MB")
 
 
 @dataclass
@@ -68,6 +68,7 @@ class BenchResult:
     wall_seconds: float
     floor_seconds: float
     peak_rss_mb: float
+    peak_anon_mb: float  # the highest sampled RssAnon: RSS without the pages of mapped files (chDB's 530 MB library)
     replica_cpu_seconds: float
     network_seconds: float  # first request seen by the replica until its last answer
     parquet_mb: float  # every shard's files after the run
@@ -81,7 +82,7 @@ class BenchResult:
         checked = "MISMATCH" if self.problems else f"all {self.ids:,}"
         values = (f"{self.ids:,}", f"{self.wall_seconds:.1f}", f"{self.floor_seconds:.1f}",
                   f"{self.wall_seconds - self.floor_seconds:.1f}", self.requests, self.rate_limited, self.retries,
-                  f"{self.peak_rss_mb:.0f}", checked, f"{self.ids / self.wall_seconds:,.0f}",
+                  f"{self.peak_rss_mb:.0f}", f"{self.peak_anon_mb:.0f}", checked, f"{self.ids / self.wall_seconds:,.0f}",
                   f"{self.replica_cpu_seconds:.2f}", f"{self.wall_seconds - self.network_seconds:.1f}",
                   f"{self.parquet_mb:.1f}", f"{self.table_mb:.1f}")
         return dict(zip(COLUMNS, map(str, values)))
@@ -142,27 +143,34 @@ class NetworkSpan(threading.Thread):
 
 class RssSampler(threading.Thread):
     """Samples a process's peak resident memory so far (VmHWM, which the kernel keeps, so a spike
-    between two samples is not missed): the phase in which it rises is the one that set the peak."""
+    between two samples is not missed): the phase in which it rises is the one that set the peak.
+    Also its anonymous memory (RssAnon, which has no kernel peak, so a spike may fall between two
+    samples): VmHWM counts the pages of chDB's library it touched, 130 MB more or less from run
+    to run at the same size, by what the page cache held; RssAnon is what the process allocated."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.status = Path(f"/proc/{pid}/status")
         self.stop = threading.Event()
-        self.samples: list[tuple[float, float]] = []  # (epoch seconds, MB)
+        self.samples: list[tuple[float, float]] = []  # (epoch seconds, VmHWM MB)
+        self.peak_anon_mb = 0.0
 
     def run(self) -> None:
         while not self.stop.wait(RSS_POLL_SECONDS):
             try:
-                rss_kb = next(int(line.split()[1]) for line in self.status.read_text().splitlines() if line.startswith("VmHWM:"))
-            except (OSError, StopIteration, ProcessLookupError):
+                fields = dict(line.split(":", 1) for line in self.status.read_text().splitlines())
+                hwm_kb, anon_kb = (int(fields[name].split()[0]) for name in ("VmHWM", "RssAnon"))
+            except (OSError, KeyError, ProcessLookupError):
                 return  # the process is gone
-            self.samples.append((time.time(), rss_kb / 1024))
+            self.samples.append((time.time(), hwm_kb / 1024))
+            self.peak_anon_mb = max(self.peak_anon_mb, anon_kb / 1024)
 
 
 @dataclass
 class Run:
     wall_seconds: float
     peak_rss_mb: float
+    peak_anon_mb: float
     started: float  # epoch seconds, comparable with the event log's timestamps
     ended: float
     rss: list[tuple[float, float]] = field(default_factory=list)  # sampled (epoch seconds, peak MB so far)
@@ -186,7 +194,8 @@ def run_backfill(env: dict[str, str], workdir: Path) -> Run:
         raise RuntimeError(f"the backfill exited with {process.returncode}:\n{log.read_text()[-3000:]}")
     # Not the child's ru_maxrss: Linux carries the spawning process's peak (this one, holding the
     # truth) across exec into it, which once made a 1,000,000-id run look 450 MB bigger than it was.
-    return Run(wall, max((mb for _, mb in sampler.samples), default=0.0), epoch, epoch + wall, sampler.samples)
+    return Run(wall, max((mb for _, mb in sampler.samples), default=0.0), sampler.peak_anon_mb, epoch, epoch + wall,
+               sampler.samples)
 
 
 def read_run(home: Path, run: Run) -> tuple[int, dict[str, float], dict[str, float]]:
@@ -295,7 +304,7 @@ def run_benchmark(ids: int = DEFAULT_IDS, rate_limit: int | None = 50, window: f
             truth = adjust_for_faults(truth, json.load(answer)["faulted"])
     retries, phases, phase_rss = read_run(home, run)
     return BenchResult(ids, replica["requests"], replica["rate_limited"], retries, run.wall_seconds,
-                       floor_seconds(replica["accepted"], rate_limit, window, latency), run.peak_rss_mb,
+                       floor_seconds(replica["accepted"], rate_limit, window, latency), run.peak_rss_mb, run.peak_anon_mb,
                        replica["cpu_seconds"] - cpu_before, span.seconds(latency), *stored_mb(files, clickhouse),
                        replica["faulted"], phases, phase_rss, check(truth, files, clickhouse))
 

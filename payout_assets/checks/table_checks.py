@@ -51,7 +51,8 @@ def total_payouts(client: Client, files: PayoutFiles, table: str) -> dg.AssetChe
     per_shard, missing_ids, missing_count = [], [], 0
     resolved_ids = partial(files.input_statuses, columns=["condition_id"], where=pl.col("status") == RESOLVED)
     # A shard, or a few small ones, at a time: memory does not grow with the table.
-    for group, resolved in shard_groups(SHARDS, resolved_ids, GROUP_ROWS):
+    for group in shard_groups(SHARDS, files.input_count, GROUP_ROWS):
+        resolved = pl.concat(map(resolved_ids, group))
         loaded = pl.from_arrow(client.query_arrow(
             f"SELECT condition_id FROM {table} FINAL WHERE condition_id >= {{low:String}} AND condition_id < {{high:String}}",
             parameters=id_range(group),

@@ -81,6 +81,10 @@ class PayoutFiles(dg.ConfigurableResource):
             statuses = statuses.select(columns)
         return statuses.join(self.scan("ids", shard), on="condition_id", how="semi").collect()
 
+    def input_count(self, shard: str) -> int:
+        """How many ids the shard's input holds, from its Parquet footer: a bound on its statuses' rows."""
+        return self.scan("ids", shard).select(pl.len()).collect().item()
+
     def write_probe(self, run_id: str, info: SubgraphInfo) -> None:
         """What the pre-flight probe found, for the same run's fetch (`probe.json`, replaced atomically)."""
         write_json(Path(self.shards_dir) / PROBE_FILE, {"run_id": run_id, "subgraph": info.to_json()})
