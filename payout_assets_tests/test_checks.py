@@ -162,11 +162,13 @@ def write_shard(files: PayoutFiles, rows: list[tuple[str, str]], requests: int =
 
 
 def test_total_payouts_errors_when_a_fetched_resolution_is_not_in_the_table(clickhouse, files):
-    write_shard(files, [(A, "resolved"), ("a" * 63 + "1", "resolved")])
-    load_rows(clickhouse, [table_row(A, [1, 0], 1)])
+    write_shard(files, [(A, "resolved"), ("a" * 63 + "1", "resolved"), ("a" + "0" * 63, "resolved")])
+    load_rows(clickhouse, [table_row(A, [1, 0], 1), table_row("a" + "0" * 63, [1, 0], 1)])
     result = run(table_checks.total_payouts, clickhouse, files)
     assert not result.passed and result.severity.value == "ERROR"
     assert result.metadata["first_missing_ids"].value == ["a" * 63 + "1"]
+    assert "| a | 3 | 2 | 1 |" in result.metadata["per_shard"].value  # resolved fetched, rows, missing
+    assert "| b | 0 | 0 | 0 |" in result.metadata["per_shard"].value
     load_rows(clickhouse, [table_row("a" * 63 + "1", [1, 0], 1)])
     assert run(table_checks.total_payouts, clickhouse, files).passed
 

@@ -69,7 +69,7 @@ def coverage_vs_input(
 def _ids_with(files: PayoutFiles, shards: list[str], *statuses: str) -> pl.DataFrame:
     """The shards' rows in these statuses, reading each shard's file once."""
     columns = ["condition_id", "status", "reason"]  # only what the metadata shows
-    frames = [files.input_statuses(shard, columns).filter(pl.col("status").is_in(statuses)) for shard in shards]
+    frames = [files.input_statuses(shard, columns, pl.col("status").is_in(statuses)) for shard in shards]
     return pl.concat(frames) if frames else pl.DataFrame(schema={name: STATUS_SCHEMA[name] for name in columns})
 
 
