@@ -124,7 +124,7 @@ def test_any_engine_text_is_read_without_crashing(engine_full: str):
 
 
 def test_a_shard_bigger_than_one_insert_is_loaded_in_chunks_and_once(resources: dict, truth: Truth, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr("payout_assets.load.INSERT_ROWS", 7)  # ~140 resolved rows a shard: many inserts each
+    monkeypatch.setattr("payout_assets.load.INSERT_ROWS", 50)  # ~140 resolved rows a shard: three inserts each
     assert backfill(resources).success
     expected = [(len(truth.resolved()), len(truth.resolved()))]
     assert query(resources, f"SELECT count(), uniqExact(condition_id) FROM {TABLE}") == expected
