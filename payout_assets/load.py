@@ -71,8 +71,7 @@ def resolutions_external_ingest(
             )
         resolved_rows = partial(files.input_statuses, columns=LOAD_COLUMNS, where=pl.col("status") == RESOLVED)
         # A shard, or a few small ones, at a time: memory does not grow with the input.
-        for group in shard_groups(context.partition_keys, files.input_count, LOAD_GROUP_ROWS):
-            statuses = pl.concat(map(resolved_rows, group))
+        for group, statuses in shard_groups(context.partition_keys, files.input_count, resolved_rows, LOAD_GROUP_ROWS):
             group_inserted, group_total = load_rows(client, layout, id_range(group), statuses)
             inserted.update(group_inserted)
             resolved, total = resolved + statuses.height, total + group_total

@@ -4,6 +4,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 
 import dagster as dg
+import polars as pl
 
 SHARDS: tuple[str, ...] = tuple("0123456789abcdef")
 AFTER_EVERY_ID = "g"  # sorts after every hex id: the upper bound of the last id range
@@ -20,11 +21,18 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 single_run = dg.BackfillPolicy.single_run()
 
 
-def shard_groups(shards: Iterable[str], size: Callable[[str], int], max_rows: int) -> Iterator[list[str]]:
-    """Consecutive shards taken together while their sizes add up to at most `max_rows` (a bigger
-    shard alone): a small backfill costs one ClickHouse query a step, not sixteen. The sizes are
-    known before a shard is read (its input's count bounds its rows), so the caller reads a group
-    once it is decided and never holds the next shard beside it."""
+def shard_groups(
+    shards: Iterable[str], size: Callable[[str], int], read: Callable[[str], pl.DataFrame], max_rows: int
+) -> Iterator[tuple[list[str], pl.DataFrame]]:
+    """Consecutive shards read together while their sizes add up to at most `max_rows` (a bigger
+    shard alone): a small backfill costs one ClickHouse query a step, not sixteen. A group is
+    decided from the sizes (a shard's input count bounds its rows) before any of it is read, so
+    the next shard is never held beside the group being worked on."""
+    for group in _consecutive_groups(shards, size, max_rows):
+        yield group, pl.concat([read(shard) for shard in group])
+
+
+def _consecutive_groups(shards: Iterable[str], size: Callable[[str], int], max_rows: int) -> Iterator[list[str]]:
     group: list[str] = []
     rows = 0
     for shard in shards:

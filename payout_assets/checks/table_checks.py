@@ -51,8 +51,7 @@ def total_payouts(client: Client, files: PayoutFiles, table: str) -> dg.AssetChe
     per_shard, missing_ids, missing_count = [], [], 0
     resolved_ids = partial(files.input_statuses, columns=["condition_id"], where=pl.col("status") == RESOLVED)
     # A shard, or a few small ones, at a time: memory does not grow with the table.
-    for group in shard_groups(SHARDS, files.input_count, GROUP_ROWS):
-        resolved = pl.concat(map(resolved_ids, group))
+    for group, resolved in shard_groups(SHARDS, files.input_count, resolved_ids, GROUP_ROWS):
         loaded = pl.from_arrow(client.query_arrow(
             f"SELECT condition_id FROM {table} FINAL WHERE condition_id >= {{low:String}} AND condition_id < {{high:String}}",
             parameters=id_range(group),
