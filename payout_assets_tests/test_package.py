@@ -4,12 +4,15 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 PROBE = (
     "import sys, dagster; polars_first = 'polars' in sys.modules; "
     "import os, payout_assets, polars; print(polars_first, os.environ['_RJEM_MALLOC_CONF'].split(',')[-2:])"
 )
 
 
+@pytest.mark.slow  # two fresh interpreters that import the package
 def test_polars_allocator_returns_freed_pages_whatever_the_parent_process_passed_down():
     bare = {key: value for key, value in os.environ.items() if key != "_RJEM_MALLOC_CONF"}
     # A parent that loaded polars (a script, this test) passes polars' defaults down; ours come last and win.

@@ -1,20 +1,41 @@
 """The truth view is inspected under a staging name and published only when it is right (issue 11)."""
 
+from collections.abc import Iterator
 from datetime import datetime
 
 import dagster as dg
 import pytest
 
 from payout_assets.view import EXISTING, STAGING_VIEW, VIEW
-from payout_assets_tests.support import Truth, backfill, build_view, check_results, failed_checks, make_truth, query
+from payout_assets_tests.support import Truth, backfill, build_view, check_results, failed_checks, make_resources, make_truth, query
 from scripts.demo_data import EXISTING_COLUMNS, EXISTING_TABLE_DDL
+from subgraph_replica import ReplicaServer
 
 F = "f" * 64  # a condition only the users' table knows
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def truth() -> Truth:
     return make_truth(200, seed=11)
+
+
+@pytest.fixture(scope="module")
+def backfilled(truth: Truth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """One backfill for the module: these tests only read the target table."""
+    with ReplicaServer(truth.rows.values()) as replica:
+        resources = make_resources(tmp_path_factory.mktemp("view"), replica.url, truth.ids)
+        assert backfill(resources).success
+        yield resources
+
+
+@pytest.fixture
+def resources(backfilled: dict) -> Iterator[dict]:
+    """The module's backfill; what a test adds beside the target table (the users' table, the
+    views, their database) is dropped after it."""
+    yield backfilled
+    with backfilled["clickhouse"].get_client() as client:
+        client.command(f"DROP TABLE IF EXISTS {EXISTING}")
+        client.command(f"DROP DATABASE IF EXISTS {VIEW.split('.')[0]}")
 
 
 def existing_table(resources: dict, rows: list[list], **column_types: str) -> None:
@@ -51,7 +72,6 @@ def by_vector(truth: Truth) -> dict[tuple, list[str]]:
 
 
 def test_duplicates_and_contradictions_stop_the_swap_and_keep_the_published_view(resources: dict, truth: Truth):
-    assert backfill(resources).success
     assert build_view(resources).success  # published without the users' table
     published = view_rows(resources)
     wins = by_vector(truth)[((1, 0), 1)]
@@ -71,7 +91,6 @@ def test_duplicates_and_contradictions_stop_the_swap_and_keep_the_published_view
 
 
 def test_prefixed_upper_case_and_padded_ids_are_one_condition(resources: dict, truth: Truth):
-    assert backfill(resources).success
     wins, loses = by_vector(truth)[((1, 0), 1)], by_vector(truth)[((0, 1), 1)]
     # FixedString(66) holds a `0x`-prefixed id; a 64-digit id in it is padded with NULs.
     existing_table(
@@ -91,7 +110,6 @@ def test_prefixed_upper_case_and_padded_ids_are_one_condition(resources: dict, t
 
 
 def test_the_same_id_prefixed_and_not_with_opposite_payouts_is_a_contradiction(resources: dict, truth: Truth):
-    assert backfill(resources).success
     wins = by_vector(truth)[((1, 0), 1)]
     existing_table(resources, [row("0x" + wins[0], [0, 1], 1), row(wins[0], [1, 0], 1)], **{"FixedString(64)": "String"})
     result = build_view(resources)
@@ -101,7 +119,6 @@ def test_the_same_id_prefixed_and_not_with_opposite_payouts_is_a_contradiction(r
 
 
 def test_fractional_payouts_are_kept_and_compared_exactly(resources: dict, truth: Truth):
-    assert backfill(resources).success
     groups = by_vector(truth)
     wins, half = groups[((1, 0), 1)], groups.get(((1, 1), 2), [])
     rows = [row(wins[0], [0.5, 0.5], 1.0), row(wins[1], [1.0, 0.0], 1.0), row(F, [0.25, 0.75], 1.0)]
@@ -118,7 +135,6 @@ def test_fractional_payouts_are_kept_and_compared_exactly(resources: dict, truth
 
 
 def test_existing_rows_that_say_goldsky_api_are_counted_as_existing(resources: dict, truth: Truth):
-    assert backfill(resources).success
     wins = by_vector(truth)[((1, 0), 1)]
     existing_table(resources, [row(wins[0], [1, 0], 1, source="goldsky-api"), row(F, [1, 0], 1, source="goldsky-api")])
     result = build_view(resources)
@@ -130,7 +146,6 @@ def test_existing_rows_that_say_goldsky_api_are_counted_as_existing(resources: d
 
 
 def test_a_users_table_named_like_the_view_is_left_as_it_is(resources: dict, truth: Truth):
-    assert backfill(resources).success
     with resources["clickhouse"].get_client() as client:
         client.command("CREATE DATABASE cascadian_clean")
         client.command(f"CREATE TABLE {VIEW} (condition_id String) ENGINE = MergeTree ORDER BY condition_id")
