@@ -6,6 +6,8 @@ queue's limit holds only for runs it launches. Now each run holds a lock file in
 and chDB directories from its first step to its last, and a second run waits for it.
 """
 
+import atexit
+import gc
 import json
 import os
 import shutil
@@ -172,3 +174,16 @@ def test_a_run_in_a_new_process_counts_the_last_runs_requests(tmp_path: Path, sh
     assert stats["accepted"] + first > LIMIT  # together they would overrun one window...
     assert stats["rate_limited"] == 0 and stats["max_in_window"] <= LIMIT  # ...they did not
     assert time.monotonic() - started < 3 * WINDOW
+
+
+def test_a_run_lets_its_process_exit_without_a_final_collection(resources: dict, monkeypatch: pytest.MonkeyPatch):
+    registered: list = []
+    monkeypatch.setattr(atexit, "register", registered.append)
+    monkeypatch.setattr(atexit, "unregister", lambda function: registered.remove(function) if function in registered else None)
+
+    @dg.asset(required_resource_keys={"run_lock"})
+    def uses_the_lock() -> None: ...
+
+    for _ in range(2):  # two runs in one process (a test, a code server): one exit hook
+        assert dg.materialize([uses_the_lock], resources={"run_lock": resources["run_lock"]}).success
+    assert registered.count(gc.freeze) == 1

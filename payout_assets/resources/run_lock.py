@@ -7,6 +7,8 @@ for it, saying what it waits for, and then fetches only what the first left unse
 The kernel releases the lock when its process dies, so a killed run never leaves it held.
 """
 
+import atexit
+import gc
 import json
 import os
 import time
@@ -86,6 +88,7 @@ class RunLock(dg.ConfigurableResource):
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["RunLock"]:
+        skip_final_collection()
         directories = {Path(self.files.shards_dir).resolve()}
         if self.clickhouse.is_embedded:
             directories.add(self.clickhouse.embedded_directory)
@@ -93,3 +96,12 @@ class RunLock(dg.ConfigurableResource):
             for directory in sorted(directories):  # one order for every run: two runs never deadlock
                 held.enter_context(directory_lock(directory, context, self.wait_seconds))
             yield self
+
+
+def skip_final_collection() -> None:
+    """Let the run's process exit without Python's last full garbage collection of every object
+    it holds (Dagster's included): 0.8 of the 0.9 s between a 20,000-id run's last step and its
+    exit. Objects are still freed as their modules are; only cycles are left to the OS, as they
+    are when a process is killed. Registered once however many runs a process executes."""
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
