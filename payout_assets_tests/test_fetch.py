@@ -1,10 +1,13 @@
-"""A shorter input forgets nothing that was settled (issue 11)."""
+"""The fetch: a shorter input forgets nothing that was settled (issue 11), and the progress it logs."""
 
 from pathlib import Path
 
+import dagster as dg
+
+from payout_assets.fetch import Progress
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
-from payout_assets_tests.support import Truth, backfill, check_results, make_resources, make_truth, query
+from payout_assets_tests.support import Truth, backfill, check_results, log_messages, make_resources, make_truth, query
 from subgraph_replica import ReplicaServer
 
 
@@ -30,3 +33,30 @@ def test_ids_that_leave_the_input_keep_their_status_and_are_not_fetched_again(tm
     assert not asked & resolved  # back in the input: no resolved id is fetched again
     assert again.asset_materializations_for_node("resolutions_external_ingest")[0].metadata["rows_inserted"].value == 0
     assert query(resources, f"SELECT count() FROM {TABLE}") == [(len(resolved),)]
+
+
+def test_the_progress_eta_follows_the_rate_limit_when_answers_come_a_window_at_a_time():
+    # 2,000,000 ids at 50 requests / 10 s: 5 s in, the first window's 50,000 answers are in.
+    progress = Progress(2_000_000, started=0.0, seconds_per_request=10 / 50)
+    assert not progress.due(4.9)
+    progress.done_ids = 50_000
+    assert progress.due(5.0)
+    assert progress.line(5.0).endswith("10000 ids/s, ETA 390 s")  # not the 195 s of the pace so far
+    assert not progress.due(9.9)
+    # Slower than the limit allows (a slow upstream): the pace so far is the longer.
+    progress.done_ids = 60_000
+    assert progress.line(60.0).endswith("1000 ids/s, ETA 1940 s")
+    progress.done_ids = 2_000_000
+    assert progress.due(60.1) and progress.line(60.1).endswith("ETA 0 s")
+
+
+def test_a_fetch_shorter_than_the_progress_interval_logs_one_line(tmp_path: Path):
+    truth = make_truth(300, seed=8)
+    with ReplicaServer(truth.rows.values()) as replica:
+        resources = make_resources(tmp_path, replica.url, truth.ids)
+        instance = dg.DagsterInstance.ephemeral()
+        result = backfill(resources, instance=instance)
+    assert result.success
+    progress = [line for line in log_messages(instance, result) if line.startswith("fetched ")]
+    assert progress == [f"fetched 300/300 ids, {len(truth.resolved())} resolved, " + progress[0].split("resolved, ")[1]]
+    assert progress[0].endswith("ETA 0 s")

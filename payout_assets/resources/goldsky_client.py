@@ -131,6 +131,11 @@ class GoldskyClient:
         self._client: Client | None = None
         self._session: Any = None
 
+    @property
+    def seconds_per_request(self) -> float:
+        """The rate limit's pace: its window over the requests it allows."""
+        return self._limiter.window_seconds / self._limiter.limit
+
     async def __aenter__(self) -> "GoldskyClient":
         # aiohttp's connector needs the running loop, so the transport is built here.
         transport = AIOHTTPTransport(
