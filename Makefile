@@ -2,6 +2,9 @@
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+# Compiled modules are cached between runs, Python's default, which some environments turn off:
+# each process would compile the package and the tests again (10 s of make test-fast's CPU).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install demo dev test test-fast bench clean
 
@@ -38,9 +41,11 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 test: install
 	$(PYTHON) -m pytest
 
-# The inner loop: everything but the tests marked `slow`, on every core (a file's tests stay together).
+# The inner loop: everything but the tests marked `slow`, a file's tests together, one worker
+# more than the cores (the tests wait on sockets and rate windows a quarter of the time: 64 s
+# instead of 76 s on 2 cores, 2026-12-02).
 test-fast: install
-	$(PYTHON) -m pytest -m "not slow" -n auto --dist loadfile
+	$(PYTHON) -m pytest -m "not slow" -n $(shell echo $$(( $$(nproc) + 1 ))) --dist loadfile
 
 bench: install
 	$(PYTHON) -m scripts.bench $(ARGS)
