@@ -119,7 +119,7 @@ async def handle_graphql(request: web.Request) -> web.Response:
     prepared = state.executor.prepare(payload["query"])
     variables = payload.get("variables")
     ids = prepared.requested_ids(variables if isinstance(variables, dict) else None)
-    state.ids_requested.update(ids)
+    state.record_requested(ids)
     injector = state.injector
     fault = injector.draw(ids) if injector else None
     if state.settings.latency:

@@ -111,8 +111,15 @@ class ReplicaState:
         # The ids each kind hit: a request's ids, or for corrupt_values the entities corrupted.
         self.faulted_ids: defaultdict[str, set[str]] = defaultdict(set)
         self.ids_requested: Counter[str] = Counter()
+        self.ids_requested_total = 0
         self.bearer_seen = False
         self.window.reset_stats()
+
+    def record_requested(self, ids: list[str]) -> None:
+        # A running total: /_stats is polled every 50 ms by the bench, and summing 2,000,000
+        # counts there held the event loop 15 ms each time (30 % of a core), delaying arrivals.
+        self.ids_requested.update(ids)
+        self.ids_requested_total += len(ids)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -120,7 +127,7 @@ class ReplicaState:
             "accepted": self.accepted,
             "rate_limited": self.rate_limited,
             "faulted": dict(self.faulted),
-            "ids_requested": sum(self.ids_requested.values()),
+            "ids_requested": self.ids_requested_total,
             "max_in_window": self.window.max_in_window,
             "cpu_seconds": self.cpu_clock(),
             "bearer_seen": self.bearer_seen,
