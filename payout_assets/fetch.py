@@ -42,7 +42,8 @@ class FetchConfig(dg.Config):
 
 @dataclass
 class Progress:
-    """The progress line, every PROGRESS_EVERY_SECONDS from the start and at the end.
+    """The progress line: due PROGRESS_EVERY_SECONDS after the start and after each line (written
+    when answers arrive), and at the end.
 
     Answers come a window at a time, so the pace so far says little early on (35 s left, after
     the first answers of a 20,000-id fetch that ended 0.2 s later; half the time left, 5 s into a
