@@ -45,7 +45,7 @@ test: install
 # more than the cores (the tests wait on sockets and rate windows a quarter of the time: 64 s
 # instead of 76 s on 2 cores, 2026-12-02).
 test-fast: install
-	$(PYTHON) -m pytest -m "not slow" -n $(shell echo $$(( $$(nproc) + 1 ))) --dist loadfile
+	$(PYTHON) -m pytest -m "not slow" -n $(shell python3 -c "import os; print(os.cpu_count() + 1)") --dist loadfile
 
 bench: install
 	$(PYTHON) -m scripts.bench $(ARGS)
