@@ -8,6 +8,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from payout_assets.checks import fetch_checks, preflight, table_checks, view_checks
 from payout_assets.core.statuses import to_frame
@@ -171,6 +173,55 @@ def test_total_payouts_errors_when_a_fetched_resolution_is_not_in_the_table(clic
     assert "| b | 0 | 0 | 0 |" in result.metadata["per_shard"].value
     load_rows(clickhouse, [table_row("a" * 63 + "1", [1, 0], 1)])
     assert run(table_checks.total_payouts, clickhouse, files).passed
+
+
+def test_total_payouts_finds_an_id_swapped_for_another_of_the_same_shard(clickhouse, files):
+    """Same count of rows as resolved ids, one of them another id: the digests differ."""
+    swapped = "a" * 63 + "1"
+    write_shard(files, [(A, "resolved"), (swapped, "resolved")])
+    load_rows(clickhouse, [table_row(A, [1, 0], 1), table_row("a" + "0" * 63, [1, 0], 1)])
+    result = run(table_checks.total_payouts, clickhouse, files)
+    assert not result.passed and result.metadata["first_missing_ids"].value == [swapped]
+    assert "| a | 2 | 2 | 1 |" in result.metadata["per_shard"].value
+
+
+def test_total_payouts_passes_when_the_table_also_holds_other_ids(clickhouse, files):
+    write_shard(files, [(A, "resolved")])
+    load_rows(clickhouse, [table_row(A, [1, 0], 1), table_row("a" + "0" * 63, [1, 0], 1)])
+    result = run(table_checks.total_payouts, clickhouse, files)
+    assert result.passed and "| a | 1 | 2 | 0 |" in result.metadata["per_shard"].value
+
+
+class NoIdsBroughtOver:
+    """A client that answers queries but refuses to bring ids to Python."""
+
+    def __init__(self, client):
+        self.query = client.query
+
+    def query_arrow(self, *args, **kwargs):
+        raise AssertionError("the ids were brought over although every digest agreed")
+
+
+def test_total_payouts_compares_digests_not_ids_when_the_table_holds_exactly_the_resolved_ids(clickhouse, files):
+    write_shard(files, [(A, "resolved"), ("a" + "0" * 63, "resolved"), ("a" * 63 + "1", "unresolved")])
+    load_rows(clickhouse, [table_row(A, [1, 0], 1), table_row("a" + "0" * 63, [1, 0], 1)])
+    with clickhouse.get_client() as client:
+        assert table_checks.total_payouts(NoIdsBroughtOver(client), files, TABLE).passed
+
+
+def test_id_digests_are_what_clickhouse_computes(clickhouse):
+    """polars and ClickHouse read an id's words alike, and the digest ignores the order."""
+    sql = f"SELECT {table_checks.STORED_DIGESTS} FROM (SELECT arrayJoin({{ids:Array(String)}}) AS condition_id) GROUP BY shard"
+    with clickhouse.get_client() as client:
+
+        @given(st.lists(st.text("0123456789abcdef", min_size=64, max_size=64), unique=True, max_size=40))
+        @settings(max_examples=60, deadline=None)
+        def digests_agree(ids: list[str]) -> None:
+            stored = client.query(sql, parameters={"ids": ids}).result_rows
+            frame = pl.DataFrame({"condition_id": ids[::-1]}, schema={"condition_id": pl.String})
+            assert table_checks.id_digests(frame) == {shard: tuple(digest) for shard, *digest in stored}
+
+        digests_agree()
 
 
 def test_coverage_errors_on_an_id_without_status_and_warns_when_low(files):
