@@ -1,4 +1,5 @@
-"""What importing the package does before anything else: the one setting that must precede polars."""
+"""What importing the package does before anything else: the allocator settings that must precede
+polars and chDB."""
 
 import os
 import subprocess
@@ -8,14 +9,17 @@ import pytest
 
 PROBE = (
     "import sys, dagster; polars_first = 'polars' in sys.modules; "
-    "import os, payout_assets, polars; print(polars_first, os.environ['_RJEM_MALLOC_CONF'].split(',')[-2:])"
+    "import os, payout_assets, polars; "
+    "print(polars_first, os.environ['_RJEM_MALLOC_CONF'].split(',')[-2:], os.environ['JE_MALLOC_CONF'].split(',')[-2:])"
 )
 
 
 @pytest.mark.slow  # two fresh interpreters that import the package
-def test_polars_allocator_returns_freed_pages_whatever_the_parent_process_passed_down():
-    bare = {key: value for key, value in os.environ.items() if key != "_RJEM_MALLOC_CONF"}
+def test_the_allocators_return_freed_pages_whatever_the_parent_process_passed_down():
+    bare = {key: value for key, value in os.environ.items() if key not in ("_RJEM_MALLOC_CONF", "JE_MALLOC_CONF")}
     # A parent that loaded polars (a script, this test) passes polars' defaults down; ours come last and win.
-    for inherited in ({}, {"_RJEM_MALLOC_CONF": "dirty_decay_ms:500,muzzy_decay_ms:1000"}):
+    inherited_settings = {"_RJEM_MALLOC_CONF": "dirty_decay_ms:500,muzzy_decay_ms:1000", "JE_MALLOC_CONF": "dirty_decay_ms:5000"}
+    for inherited in ({}, inherited_settings):
         run = subprocess.run([sys.executable, "-c", PROBE], env={**bare, **inherited}, capture_output=True, text=True, check=True)
-        assert run.stdout.strip() == "False ['dirty_decay_ms:0', 'muzzy_decay_ms:0']"  # set before polars loaded
+        # Set before polars loaded; chDB loads at the first client.
+        assert run.stdout.strip() == "False ['dirty_decay_ms:0', 'muzzy_decay_ms:0'] ['dirty_decay_ms:200', 'muzzy_decay_ms:0']"
