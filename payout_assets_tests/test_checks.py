@@ -321,6 +321,8 @@ def test_preflight_warns_on_a_lagging_subgraph_and_estimates_the_backfill(tmp_pa
     estimate = check_results(result)["backfill_estimate"].metadata
     assert estimate["ids_to_fetch"].value == 2500
     assert estimate["requests"].value == 16  # ~156 ids per shard: one request each
+    recorded = list(check_results(result))
+    assert recorded.index("backfill_estimate") < recorded.index("goldsky_ready")  # estimated while the probe was in flight
 
 
 def test_storage_writable_errors_on_a_directory_that_cannot_be_made(tmp_path, clickhouse):
