@@ -25,7 +25,7 @@ from payout_assets.core.statuses import RESOLVED
 from payout_assets.view import payout_fraction
 
 EARLIEST_RESOLUTION = "2020-01-01 00:00:00"
-GROUP_ROWS = 10_000  # stored rows a grouping by id reads at a time
+GROUP_ROWS = 30_000  # stored rows a grouping by id reads at a time
 
 _spec = dict(asset=resolutions_external_ingest)
 SPECS = [
@@ -159,7 +159,9 @@ def id_ranges(rows: int) -> list[dict[str, str]]:
     """Consecutive ranges of ids (`low` <= id < `high`, as the table sorts them) of about
     GROUP_ROWS rows each, for grouping by id a range at a time: ClickHouse's memory for a
     grouping follows its rows (at 2,000,000 ids, +135 MB grouped a shard at a time, +28 MB in
-    ranges of 6,000 rows), and one range is one query however small the table."""
+    ranges of 6,000 rows). Ranges of 30,000 rows stay below the load's peak that precedes them,
+    in half the time of 10,000-row ones (1.7 s against 3.0 s just after a 2,000,000-id load);
+    one range is one query however small the table."""
     count = min(max(1, math.ceil(rows / GROUP_ROWS)), 16**4)
     bounds = [f"{i * 16**4 // count:04x}" for i in range(count)] + [AFTER_EVERY_ID]
     return [{"low": low, "high": high} for low, high in zip(bounds, bounds[1:])]
