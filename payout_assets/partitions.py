@@ -28,11 +28,12 @@ def shard_groups(
     shard alone): a small backfill costs one ClickHouse query a step, not sixteen. A group is
     decided from the sizes (a shard's input count bounds its rows) before any of it is read, so
     the next shard is never held beside the group being worked on."""
-    for group in _consecutive_groups(shards, size, max_rows):
+    for group in consecutive_groups(shards, size, max_rows):
         yield group, pl.concat([read(shard) for shard in group])
 
 
-def _consecutive_groups(shards: Iterable[str], size: Callable[[str], int], max_rows: int) -> Iterator[list[str]]:
+def consecutive_groups(shards: Iterable[str], size: Callable[[str], int], max_rows: int) -> Iterator[list[str]]:
+    """Consecutive shards while their sizes add up to at most `max_rows`, a bigger shard alone."""
     group: list[str] = []
     rows = 0
     for shard in shards:
