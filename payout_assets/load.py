@@ -10,7 +10,7 @@ import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from payout_assets.fetch import goldsky_payouts
-from payout_assets.partitions import consecutive_groups, id_range, shard_partitions, single_run
+from payout_assets.partitions import IN_ID_RANGE, consecutive_groups, id_range, shard_partitions, single_run
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import PayoutFiles
@@ -98,13 +98,12 @@ def load_rows(
     range's ids only (the sort key's prefix). The statuses read are let go before the inserts,
     whose memory comes on top of what is held: about 10 MB less at 2,000,000 ids than holding them."""
     ids = id_range(group)
-    in_range = "condition_id >= {low:String} AND condition_id < {high:String}"
     resolved = pl.concat([read(shard) for shard in group])
-    loaded = pl.from_arrow(client.query_arrow(f"SELECT condition_id, version FROM {layout.reads} FINAL WHERE {in_range}", parameters=ids))
+    loaded = pl.from_arrow(client.query_arrow(f"SELECT condition_id, version FROM {layout.reads} FINAL WHERE {IN_ID_RANGE}", parameters=ids))
     new_rows = rows_to_load(resolved, loaded.cast({"condition_id": pl.String, "version": pl.UInt64}))
     resolved_count = resolved.height
     del resolved, loaded
     for chunk in new_rows.iter_slices(INSERT_ROWS):  # ClickHouse's memory per insert follows its rows
         client.insert_arrow(layout.reads, chunk.to_arrow(), settings=layout.insert_settings)
-    [(total,)] = client.query(f"SELECT count() FROM {layout.reads} FINAL WHERE {in_range}", parameters=ids).result_rows
+    [(total,)] = client.query(f"SELECT count() FROM {layout.reads} FINAL WHERE {IN_ID_RANGE}", parameters=ids).result_rows
     return Counter(dict(new_rows.group_by("source").len().iter_rows())), resolved_count, total

@@ -8,6 +8,8 @@ import polars as pl
 
 SHARDS: tuple[str, ...] = tuple("0123456789abcdef")
 AFTER_EVERY_ID = "g"  # sorts after every hex id: the upper bound of the last id range
+# The ClickHouse condition for an id range's parameters (`id_range`, `id_ranges`): a prefix of the table's sort key.
+IN_ID_RANGE = "condition_id >= {low:String} AND condition_id < {high:String}"
 
 shard_partitions = dg.StaticPartitionsDefinition(list(SHARDS))
 

@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 from payout_assets.checks.outcome import logged
 from payout_assets.load import resolutions_external_ingest
 from payout_assets.metadata import MAX_LISTED, id_list, markdown_table
-from payout_assets.partitions import AFTER_EVERY_ID, SHARDS, id_range, shard_groups
+from payout_assets.partitions import AFTER_EVERY_ID, IN_ID_RANGE, SHARDS, id_range, shard_groups
 from payout_assets.core.payouts import EXPECTED_VECTORS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
@@ -68,18 +68,17 @@ def total_payouts(client: Client, files: PayoutFiles, table: str) -> dg.AssetChe
     over kept about 100 MB in chDB, measured alone, and raised a run's peak by 25 MB)."""
     per_shard, missing_ids, missing_count = [], [], 0
     resolved_ids = partial(files.input_statuses, columns=["condition_id"], where=pl.col("status") == RESOLVED)
-    in_range = "condition_id >= {low:String} AND condition_id < {high:String}"
     # A shard, or a few small ones, at a time: memory does not grow with the table.
     for group, resolved in shard_groups(SHARDS, files.input_count, resolved_ids, GROUP_ROWS):
         stored = {shard: tuple(digest) for shard, *digest in _rows(
-            client, f"SELECT {STORED_DIGESTS} FROM {table} FINAL WHERE {in_range} GROUP BY shard", id_range(group))}
+            client, f"SELECT {STORED_DIGESTS} FROM {table} FINAL WHERE {IN_ID_RANGE} GROUP BY shard", id_range(group))}
         fetched = id_digests(resolved)
         for shard in group:
             ids, rows = fetched.get(shard, (0,)), stored.get(shard, (0,))
             missing = pl.Series("condition_id", [], pl.String)
             if ids[0] and ids != rows:
                 loaded = pl.from_arrow(client.query_arrow(
-                    f"SELECT condition_id FROM {table} FINAL WHERE {in_range}", parameters=id_range([shard])
+                    f"SELECT condition_id FROM {table} FINAL WHERE {IN_ID_RANGE}", parameters=id_range([shard])
                 )).cast(pl.String)
                 in_shard = resolved.filter(pl.col("condition_id").str.starts_with(shard))
                 missing = in_shard.join(loaded, on="condition_id", how="anti")["condition_id"]
@@ -173,15 +172,14 @@ def unique_condition_ids(client: Client, table: str) -> dg.AssetCheckResult:
     malformed = _rows(client, f"SELECT DISTINCT condition_id FROM {table} WHERE NOT match(condition_id, '^[0-9a-f]{{64}}$') LIMIT 20")
     duplicates, disagreeing = [], []
     [(rows,)] = _rows(client, f"SELECT count() FROM {table}")
-    in_range = "condition_id >= {low:String} AND condition_id < {high:String}"
     for bounds in id_ranges(rows):
         duplicates += client.query(
-            f"SELECT condition_id, count() FROM {table} FINAL WHERE {in_range} GROUP BY 1 HAVING count() > 1 LIMIT 20",
+            f"SELECT condition_id, count() FROM {table} FINAL WHERE {IN_ID_RANGE} GROUP BY 1 HAVING count() > 1 LIMIT 20",
             parameters=bounds,
         ).result_rows
         versions = client.query(
             f"SELECT condition_id, groupArray((version, payout_numerators, payout_denominator)) FROM {table} "
-            f"WHERE {in_range} GROUP BY condition_id HAVING uniqExact(payout_numerators, payout_denominator) > 1 "
+            f"WHERE {IN_ID_RANGE} GROUP BY condition_id HAVING uniqExact(payout_numerators, payout_denominator) > 1 "
             "ORDER BY condition_id",
             parameters=bounds,
         ).result_rows
