@@ -1,17 +1,21 @@
-"""`missing_condition_ids`: the input id file, normalised and split into shards."""
+"""`missing_condition_ids`: the input id file, normalised and split into shards, and its pre-flight checks."""
 
 import json
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
+from payout_assets.checks import preflight
+from payout_assets.checks.outcome import logged
 from payout_assets.core.condition_ids import ParsedIds, id_blocks, id_lines, read_id_file
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import SHARDS, shard_partitions, single_run
 from payout_assets.resources.clickhouse import ClickHouseResource
+from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import IDS_SCHEMA, PayoutFiles
 from payout_assets.core.json_file import write_json
@@ -65,17 +69,23 @@ def read_input_ids(files: PayoutFiles, clickhouse: ClickHouseResource | None) ->
 
 
 def split_input_ids(
-    files: PayoutFiles, clickhouse: ClickHouseResource | None, write: Callable[[str, pl.DataFrame], None] | None = None
+    files: PayoutFiles,
+    clickhouse: ClickHouseResource | None,
+    write: Callable[[str, pl.DataFrame], None] | None = None,
+    on_valid_id: Callable[[], None] | None = None,
 ) -> ParsedIds:
     """The input's ids, shard by shard, without holding them all: each block of lines goes to a
     spill file per shard, then each shard is de-duplicated (first-seen order) and handed to
-    `write`. Returns the counts; its `ids` stay empty."""
+    `write`. `on_valid_id` is called after each block that holds a valid id. Returns the
+    counts; its `ids` stay empty."""
     parsed = ParsedIds()
     with tempfile.TemporaryDirectory(prefix="payout-input-") as spill, id_lines(
         Path(files.input_ids_path), _queried_ids(files, clickhouse)
     ) as lines:
         spilled = {shard: Path(spill) / shard for shard in SHARDS}
         for ids in id_blocks(lines, parsed):
+            if ids and on_valid_id is not None:
+                on_valid_id()
             by_shard: dict[str, list[str]] = {}
             for condition_id in ids:
                 by_shard.setdefault(condition_id[0], []).append(condition_id)
@@ -122,11 +132,18 @@ def input_counts(files: PayoutFiles, clickhouse: ClickHouseResource | None) -> t
     backfill_policy=single_run,
     group_name="payouts",
     kinds={"python", "parquet"},
+    check_specs=preflight.SPECS,
 )
 def missing_condition_ids(
-    context: dg.AssetExecutionContext, files: PayoutFiles, clickhouse: ClickHouseResource, run_lock: RunLock
-) -> dg.MaterializeResult:
-    """Condition ids that lack payout data, normalised to 64 lowercase hex, per shard."""
+    context: dg.AssetExecutionContext,
+    config: preflight.PreflightConfig,
+    files: PayoutFiles,
+    clickhouse: ClickHouseResource,
+    goldsky: GoldskyResource,
+    run_lock: RunLock,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Condition ids that lack payout data, normalised to 64 lowercase hex, per shard; then the
+    pre-flight checks, whose endpoint probe goes out with the input's first valid id."""
     selected, per_shard = set(context.partition_keys), {}
 
     def write(shard: str, ids: pl.DataFrame) -> None:
@@ -134,21 +151,24 @@ def missing_condition_ids(
             files.write("ids", shard, ids)
             per_shard[shard] = ids.height
 
-    parsed = split_input_ids(files, clickhouse, write)
-    write_summary(files, parsed)
-    if parsed.invalid_count:
-        context.log.warning(f"{parsed.invalid_count} invalid lines in {files.input_ids_path} were skipped")
-    return dg.MaterializeResult(
-        metadata={
-            "input_file": files.input_ids_path,
-            "input_query": files.input_sql or "none",
-            "lines": parsed.lines,
-            "valid_ids": parsed.valid,
-            "ids_in_selected_shards": sum(per_shard.values()),
-            "duplicates": parsed.duplicates,
-            "blank_lines": parsed.blank,
-            "invalid_lines": parsed.invalid_count,
-            "invalid_line_list": invalid_lines_markdown(parsed),
-            "ids_per_shard": dg.MetadataValue.json(per_shard),
-        }
-    )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        probe = preflight.EndpointProbe(pool, goldsky, files, config, context.run.run_id, context.log)
+        parsed = split_input_ids(files, clickhouse, write, on_valid_id=probe.start)
+        write_summary(files, parsed)
+        if parsed.invalid_count:
+            context.log.warning(f"{parsed.invalid_count} invalid lines in {files.input_ids_path} were skipped")
+        yield dg.MaterializeResult(
+            metadata={
+                "input_file": files.input_ids_path,
+                "input_query": files.input_sql or "none",
+                "lines": parsed.lines,
+                "valid_ids": parsed.valid,
+                "ids_in_selected_shards": sum(per_shard.values()),
+                "duplicates": parsed.duplicates,
+                "blank_lines": parsed.blank,
+                "invalid_lines": parsed.invalid_count,
+                "invalid_line_list": invalid_lines_markdown(parsed),
+                "ids_per_shard": dg.MetadataValue.json(per_shard),
+            }
+        )
+        yield from logged(context, preflight.preflight_results(parsed, files, goldsky, clickhouse, probe))

@@ -224,3 +224,8 @@ def shape_differences(client: Client, layout: TableLayout) -> list[str]:
     """
     distributed = describe(client, layout.distributed_table, layout) if layout.distributed_table else {}
     return node_differences(layout, describe(client, TABLE, layout), distributed)
+
+
+def table_exists(client: Client, qualified_name: str) -> bool:
+    database, name = qualified_name.split(".")
+    return bool(client.command("EXISTS TABLE {db:Identifier}.{name:Identifier}", parameters={"db": database, "name": name}))

@@ -15,7 +15,7 @@ from payout_assets.load import resolutions_external_ingest
 from payout_assets.metadata import id_list
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
-from payout_assets.target_table import TableLayout
+from payout_assets.target_table import TableLayout, table_exists
 
 VIEW = "cascadian_clean.vw_resolutions_truth"
 STAGING_VIEW = "cascadian_clean.vw_resolutions_truth_staging"
@@ -67,11 +67,6 @@ def view_sql(name: str, with_existing: bool, layout: TableLayout) -> str:
         " SELECT * FROM existing UNION ALL"
         f" SELECT * FROM ({goldsky_rows(layout.reads)}) WHERE condition_id NOT IN (SELECT condition_id FROM existing)"
     )
-
-
-def table_exists(client: Client, qualified_name: str) -> bool:
-    database, name = qualified_name.split(".")
-    return bool(client.command("EXISTS TABLE {db:Identifier}.{name:Identifier}", parameters={"db": database, "name": name}))
 
 
 def payout_fraction(numerators: list, denominator: object) -> tuple[Fraction, ...]:

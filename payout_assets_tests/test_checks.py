@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from payout_assets.checks import fetch_checks, preflight, table_checks, view_checks
+from payout_assets.core.condition_ids import BLOCK_LINES
 from payout_assets.core.statuses import to_frame
+from payout_assets.input_ids import missing_condition_ids
 from payout_assets.target_table import TABLE, TABLE_COLUMNS, TableLayout
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
@@ -26,6 +28,7 @@ from payout_assets_tests.support import (
     log_messages,
     make_resources,
     make_truth,
+    random_ids,
 )
 from payout_assets_tests.support.processes import free_port
 from subgraph_replica import FaultMix, ReplicaServer
@@ -301,6 +304,18 @@ def test_preflight_blocks_on_a_target_table_with_a_wrong_column_type(tmp_path):
     assert payout_requests == 0
 
 
+def test_the_probe_goes_out_while_the_input_is_read(tmp_path):
+    """Its round trip overlaps reading the input: the replica sees it before the first shard's
+    ids are written (which waits for the last of six blocks of lines), and only once."""
+    with ReplicaServer([]) as replica:
+        result = backfill(make_resources(tmp_path, replica.url, random_ids(6 * BLOCK_LINES, seed=3)), assets=[missing_condition_ids])
+        stats = replica.stats()
+    assert result.success and check_results(result)["goldsky_ready"].passed
+    assert stats["requests"] == 1
+    first_shard_written = min(path.stat().st_mtime for path in (tmp_path / "shards" / "ids").glob("*.parquet"))
+    assert stats["first_request_at"] < first_shard_written
+
+
 def test_preflight_sends_no_request_for_an_input_without_valid_ids(tmp_path):
     with ReplicaServer([]) as replica:
         resources = make_resources(tmp_path, replica.url, ["not-an-id", "0xZZ"])
@@ -358,7 +373,7 @@ def test_a_failing_preflight_check_says_why_on_the_command_line(tmp_path: Path):
 def test_every_check_describes_what_passing_means():
     from payout_assets import defs
 
-    for checks in defs.asset_checks:
+    for checks in [*defs.asset_checks, *defs.assets]:
         for spec in checks.check_specs:
             assert spec.description, f"{spec.name} has no description"
 

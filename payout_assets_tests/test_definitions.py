@@ -35,8 +35,10 @@ def test_every_check_is_registered_and_preflight_blocks():
     assert checks["goldsky_ready"] == "missing_condition_ids"
     assert checks["integration_readiness"] == "vw_resolutions_truth"
     assert checks["agreement_with_chain"] == "resolutions_external_ingest"
-    preflight = next(c for c in defs.asset_checks if "goldsky_ready" in {k.name for k in c.check_keys})
-    assert all(spec.blocking for spec in preflight.check_specs)
+    # The pre-flight checks are the input asset's own, run as it reads the input, and they block.
+    preflight = defs.resolve_assets_def("missing_condition_ids").check_specs
+    assert {spec.name for spec in preflight} == {"input_ids_valid", "storage_writable", "clickhouse_ready", "goldsky_ready", "backfill_estimate"}
+    assert all(spec.blocking for spec in preflight)
 
 
 def test_sensor_is_off_by_default():

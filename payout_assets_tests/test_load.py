@@ -34,9 +34,9 @@ def step_failure(result: dg.ExecuteInProcessResult) -> str:
 
 
 def test_the_recovery_command_refuses_a_wrong_shaped_table_and_leaves_it_as_it_was(resources: dict, truth: Truth):
-    before = create(resources, USER_TABLE, [USER_ROW])
     fetched = backfill(resources, assets=[missing_condition_ids, goldsky_payouts])
     assert fetched.success
+    before = create(resources, USER_TABLE, [USER_ROW])  # made after the pre-flight checks passed
     # The README's command after a ClickHouse outage: only the load, no pre-flight check.
     result = backfill(resources, assets=[resolutions_external_ingest])
     assert not result.success

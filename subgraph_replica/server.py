@@ -100,6 +100,7 @@ async def _fault_response(request: web.Request, kind: str, injector: FaultInject
 async def handle_graphql(request: web.Request) -> web.Response:
     state = request.app[STATE]
     state.requests += 1
+    state.first_request_at = state.first_request_at or time.time()
     token = _bearer_token(request)
     state.bearer_seen |= bool(token)
     required = state.settings.require_token

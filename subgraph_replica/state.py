@@ -105,6 +105,7 @@ class ReplicaState:
 
     def reset_stats(self) -> None:
         self.requests = 0
+        self.first_request_at: float | None = None  # epoch seconds: when the first request since the reset arrived
         self.accepted = 0
         self.rate_limited = 0
         self.faulted: Counter[str] = Counter()
@@ -124,6 +125,7 @@ class ReplicaState:
     def stats(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
+            "first_request_at": self.first_request_at,
             "accepted": self.accepted,
             "rate_limited": self.rate_limited,
             "faulted": dict(self.faulted),

@@ -20,7 +20,7 @@ from payout_assets.resources.conditional_tokens import FAILED, RESOLVED, UNKNOWN
 from payout_assets.core.subgraph import RequestStats
 from payout_assets.resources.run_lock import RunLock
 from payout_assets.core.statuses import CHAIN_SOURCE
-from payout_assets.view import table_exists
+from payout_assets.target_table import table_exists
 
 NAME = "agreement_with_chain"
 COUNTS = ("checked", "agreed", "disagreed", "unknown", "failed")

@@ -21,7 +21,7 @@ def reason(result: dg.AssetCheckResult) -> str:
     return ", ".join(plain)[:MAX_LOGGED_CHARS]
 
 
-def logged(context: dg.AssetCheckExecutionContext, results: Iterable[dg.AssetCheckResult]) -> Iterator[dg.AssetCheckResult]:
+def logged(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, results: Iterable[dg.AssetCheckResult]) -> Iterator[dg.AssetCheckResult]:
     """Each result, unchanged; a failing one is also logged (ERROR or WARN) with its reason, so
     `dagster asset materialize` shows why a run stopped, not only that a check failed."""
     for result in results:

@@ -1,37 +1,35 @@
 """Pre-flight checks: the seed's readiness script, run before a single payout is fetched.
 
-They check `missing_condition_ids` and block: an ERROR here stops the run before
-`goldsky_payouts`, so a broken input, endpoint or table never costs a request.
+`missing_condition_ids` runs them as its own checks, as it reads the input, and they block:
+an ERROR here stops the run before `goldsky_payouts`, so a broken input, endpoint or table
+never costs a payout request.
 """
 
 import asyncio
+import functools
 import logging
 import math
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import Field
 
-from payout_assets.checks.outcome import logged
+from payout_assets.core.condition_ids import ParsedIds
 from payout_assets.fetch_plan import batches, ids_to_fetch
-from payout_assets.input_ids import input_counts, missing_condition_ids
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource, ClickHouseUnavailable
 from payout_assets.resources.goldsky import GoldskyResource
-from payout_assets.resources.run_lock import RunLock
 from payout_assets.settings import SettingError
 from payout_assets.core.subgraph import SubgraphInfo
 from payout_assets.resources.payout_files import PayoutFiles
-from payout_assets.target_table import TABLE, TableLayout, shape_differences
-from payout_assets.view import table_exists
+from payout_assets.target_table import TABLE, TableLayout, shape_differences, table_exists
 
 DESCRIPTIONS = {
     "input_ids_valid": "The input (file, and PAYOUT_INPUT_SQL if set) reads and holds at least one valid condition id.",
@@ -40,7 +38,7 @@ DESCRIPTIONS = {
     "goldsky_ready": "The subgraph answers with a payout shape this project reads, without indexing errors or undue lag.",
     "backfill_estimate": "Always passes: how many ids and requests remain, and the time the rate limit sets.",
 }
-SPECS = [dg.AssetCheckSpec(name, asset=missing_condition_ids, blocking=True, description=text) for name, text in DESCRIPTIONS.items()]
+SPECS = [dg.AssetCheckSpec(name, asset="missing_condition_ids", blocking=True, description=text) for name, text in DESCRIPTIONS.items()]
 
 
 class PreflightConfig(dg.Config):
@@ -56,13 +54,9 @@ def _result(name: str, problem: str | None, metadata: dict | None = None, warn: 
     )
 
 
-def input_ids_valid(files: PayoutFiles, clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
-    try:
-        valid, invalid = input_counts(files, clickhouse)
-    except (OSError, UnicodeError, ClickHouseUnavailable, ClickHouseError) as error:
-        return _result("input_ids_valid", str(error))
-    problem = None if valid else f"{files.input_ids_path} holds no valid condition id"
-    return _result("input_ids_valid", problem, {"valid_ids": valid, "invalid_lines": invalid})
+def input_ids_valid(files: PayoutFiles, parsed: ParsedIds) -> dg.AssetCheckResult:
+    problem = None if parsed.valid else f"{files.input_ids_path} holds no valid condition id"
+    return _result("input_ids_valid", problem, {"valid_ids": parsed.valid, "invalid_lines": parsed.invalid_count})
 
 
 def storage_writable(files: PayoutFiles, clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
@@ -144,42 +138,38 @@ def backfill_estimate(files: PayoutFiles, goldsky: GoldskyResource, loaded: dict
     )
 
 
-@dg.multi_asset_check(specs=SPECS)
-def preflight_checks(
-    context: dg.AssetCheckExecutionContext,
-    config: PreflightConfig,
-    files: PayoutFiles,
-    goldsky: GoldskyResource,
-    clickhouse: ClickHouseResource,
-    run_lock: RunLock,
-) -> Iterator[dg.AssetCheckResult]:
-    """The seed's readiness checks; any ERROR stops the run before the first payout request."""
-    yield from logged(context, _preflight(context, config, files, goldsky, clickhouse))
+class EndpointProbe:
+    """`goldsky_ready`, started in a worker thread once the input has shown a valid id, so its
+    round trip overlaps reading the rest of the input; an input without one sends nothing."""
+
+    def __init__(self, pool: ThreadPoolExecutor, goldsky: GoldskyResource, files: PayoutFiles, config: PreflightConfig,
+                 run_id: str, log: logging.Logger) -> None:
+        self._send = functools.partial(pool.submit, goldsky_ready, goldsky, files, config.max_subgraph_lag_hours, run_id, log)
+        self._probe: Future[dg.AssetCheckResult] | None = None
+
+    def start(self) -> None:
+        """Send the probe, unless it is on its way already."""
+        self._probe = self._probe or self._send()
+
+    def result(self) -> dg.AssetCheckResult:
+        if self._probe is None:  # nothing would be fetched: not even a probe went upstream
+            return _result("goldsky_ready", "not probed: the input has no valid ids", warn=True)
+        return self._probe.result()
 
 
-def _preflight(
-    context: dg.AssetCheckExecutionContext,
-    config: PreflightConfig,
-    files: PayoutFiles,
-    goldsky: GoldskyResource,
-    clickhouse: ClickHouseResource,
+def preflight_results(
+    parsed: ParsedIds, files: PayoutFiles, goldsky: GoldskyResource, clickhouse: ClickHouseResource, probe: EndpointProbe
 ) -> Iterator[dg.AssetCheckResult]:
-    yield (inputs := input_ids_valid(files, clickhouse))
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # The endpoint answers in a round trip; the local checks, the estimate among them (0.6 s
-        # at 2,000,000 ids), run meanwhile.
-        if inputs.passed:
-            probe = pool.submit(goldsky_ready, goldsky, files, config.max_subgraph_lag_hours, context.run.run_id, context.log)
-        yield storage_writable(files, clickhouse)
-        loaded: dict[str, int] = {}
-        try:
-            with clickhouse.get_client() as client:
-                result, loaded = clickhouse_ready(client, clickhouse.layout)
-        except ClickHouseUnavailable as error:
-            result = _result("clickhouse_ready", str(error))
-        yield result
-        yield backfill_estimate(files, goldsky, loaded)
-        if inputs.passed:
-            yield probe.result()
-        else:  # nothing would be fetched: not even a probe goes upstream
-            yield _result("goldsky_ready", "not probed: the input has no valid ids", warn=True)
+    """The five checks of the input just read, the probe's last: the local ones, the estimate
+    among them (0.6 s at 2,000,000 ids), run while it is in flight."""
+    yield input_ids_valid(files, parsed)
+    yield storage_writable(files, clickhouse)
+    loaded: dict[str, int] = {}
+    try:
+        with clickhouse.get_client() as client:
+            result, loaded = clickhouse_ready(client, clickhouse.layout)
+    except ClickHouseUnavailable as error:
+        result = _result("clickhouse_ready", str(error))
+    yield result
+    yield backfill_estimate(files, goldsky, loaded)
+    yield probe.result()

@@ -9,6 +9,7 @@ from payout_assets.checks.outcome import logged
 from payout_assets.metadata import id_list
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
+from payout_assets.target_table import table_exists
 from payout_assets.view import (
     EXISTING,
     EXISTING_ROWS,
@@ -16,7 +17,6 @@ from payout_assets.view import (
     goldsky_rows,
     inspect_view,
     payout_fraction,
-    table_exists,
     vw_resolutions_truth,
 )
 
