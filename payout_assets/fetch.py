@@ -195,12 +195,16 @@ def goldsky_payouts(
     shards = {shard: ShardFetch(shard) for shard in context.partition_keys}
     run = FetchRun({}, plan, files, ahead=2 * goldsky.max_in_flight)
     for shard in context.partition_keys:  # the shards with work, and how much; one shard in memory at a time
-        previous, ids = plan(shard)
-        if not ids:  # nothing to ask: keep what we know
+        if files.exists("statuses", shard):
+            previous, ids = plan(shard)
+            asked, answered_before = len(ids), _answered_before(previous, ids)
+        else:  # never fetched: every id is asked, and counted from the file's footer without reading it
+            previous, asked, answered_before = to_frame([]), files.input_count(shard), False
+        if not asked:  # nothing to ask: keep what we know
             ShardFetch(shard, previous).finish(files)
             continue
-        run.shards[shard], run.total_ids = shards[shard], run.total_ids + len(ids)
-        run.rechecks = run.rechecks or _answered_before(previous, ids)
+        run.shards[shard], run.total_ids = shards[shard], run.total_ids + asked
+        run.rechecks = run.rechecks or answered_before
     info = asyncio.run(_fetch(goldsky.client(context.log), run, context)) if run.shards else None
     from_chain = {}
     if chain.enabled:

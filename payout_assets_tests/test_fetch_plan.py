@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import polars as pl
 import pytest
 
-from payout_assets.fetch_plan import ShardFetch, batches, ids_to_fetch, update_statuses
+from payout_assets.fetch_plan import ShardFetch, batches, count_to_fetch, ids_to_fetch, request_count, update_statuses
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.core.statuses import STATUS_SCHEMA
 
@@ -60,6 +60,17 @@ def test_batches_are_near_equal_and_never_above_1000(count, expected):
     split = batches([str(n) for n in range(count)])
     assert [len(batch) for batch in split] == expected
     assert [cid for batch in split for cid in batch] == [str(n) for n in range(count)]
+    assert request_count(count) == len(expected)
+
+
+def test_the_count_to_fetch_is_the_length_of_the_ids_to_fetch_with_and_without_statuses(tmp_path):
+    files = PayoutFiles(input_ids_path=str(tmp_path / "ids.txt"), shards_dir=str(tmp_path / "shards"))
+    ids = ["a1", "a2", "a3", "a4"]
+    files.write("ids", "a", pl.DataFrame({"condition_id": ids}))
+    assert count_to_fetch(files, "a", CUT_OFF, HERE) == 4  # never fetched: every id, from the footer
+    answered = previous(("a1", "resolved", CUT_OFF, HERE), ("a2", "not_found", CUT_OFF, HERE), ("a3", "failed", CUT_OFF, HERE))
+    ShardFetch("a", pl.DataFrame(answered.to_dicts(), schema=STATUS_SCHEMA)).finish(files)
+    assert count_to_fetch(files, "a", CUT_OFF, HERE) == len(asked(answered, ids)) == 2  # a3 failed, a4 never asked
 
 
 def test_rows_answered_after_the_fetch_replace_those_ids_only(tmp_path):

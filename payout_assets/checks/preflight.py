@@ -21,7 +21,7 @@ from clickhouse_connect.driver.client import Client
 from pydantic import Field
 
 from payout_assets.core.condition_ids import ParsedIds
-from payout_assets.fetch_plan import batches, ids_to_fetch
+from payout_assets.fetch_plan import count_to_fetch, request_count
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource, ClickHouseUnavailable
@@ -121,9 +121,8 @@ def backfill_estimate(files: PayoutFiles, goldsky: GoldskyResource, loaded: dict
     per_shard = []
     for shard in SHARDS:
         if files.exists("ids", shard):
-            answered = files.read("statuses", shard, ["condition_id", "status", "fetched_at", "endpoint"])
-            pending = ids_to_fetch(files.read("ids", shard), answered, now, goldsky.fingerprint)
-            per_shard.append({"shard": shard, "rows_loaded": loaded.get(shard, 0), "ids_to_fetch": len(pending), "requests": len(batches(pending))})
+            pending = count_to_fetch(files, shard, now, goldsky.fingerprint)
+            per_shard.append({"shard": shard, "rows_loaded": loaded.get(shard, 0), "ids_to_fetch": pending, "requests": request_count(pending)})
     requests = sum(row["requests"] for row in per_shard)
     seconds = (math.ceil(requests / goldsky.rate_limit) - 1) * goldsky.window_seconds if requests else 0.0
     return _result(
