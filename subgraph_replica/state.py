@@ -6,6 +6,7 @@ needs no locks; other threads reach it through `ReplicaServer`.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import time
 from collections import Counter, defaultdict
@@ -132,5 +133,6 @@ class ReplicaState:
             "ids_requested": self.ids_requested_total,
             "max_in_window": self.window.max_in_window,
             "cpu_seconds": self.cpu_clock(),
+            "objects_out_of_gc": gc.get_freeze_count(),  # the process's objects no collection scans
             "bearer_seen": self.bearer_seen,
         }
