@@ -59,9 +59,6 @@ class ReplicaState:
         self.window = SlidingWindow(settings.rate_limit, settings.window_seconds)
         self.injector = FaultInjector(settings.faults) if settings.faults else None
         self.answers = 0  # requests answered since start; unlike the stats, never reset
-        # Objects the process moved out of the collector's reach (python -m subgraph_replica
-        # does, after loading its fixture); counted once: counting walks them all.
-        self.objects_out_of_gc = 0
         self.scheduled: list[tuple[int, list[ConditionRow]]] = []  # (answers, rows)
         self.reset_stats()
 
@@ -135,6 +132,5 @@ class ReplicaState:
             "ids_requested": self.ids_requested_total,
             "max_in_window": self.window.max_in_window,
             "cpu_seconds": self.cpu_clock(),
-            "objects_out_of_gc": self.objects_out_of_gc,
             "bearer_seen": self.bearer_seen,
         }
