@@ -159,8 +159,8 @@ class EndpointProbe:
 def preflight_results(
     parsed: ParsedIds, files: PayoutFiles, goldsky: GoldskyResource, clickhouse: ClickHouseResource, probe: EndpointProbe
 ) -> Iterator[dg.AssetCheckResult]:
-    """The five checks of the input just read, the probe's last: the local ones, the estimate
-    among them (0.6 s at 2,000,000 ids), run while it is in flight."""
+    """The five checks of the input just read, the probe's last: the local ones run while it
+    is still in flight."""
     yield input_ids_valid(files, parsed)
     yield storage_writable(files, clickhouse)
     loaded: dict[str, int] = {}
