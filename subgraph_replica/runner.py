@@ -76,7 +76,7 @@ class ReplicaServer:
         return self._on_loop(lambda state: state.stats())
 
     def requested_ids(self) -> dict[str, int]:
-        return self._on_loop(lambda state: dict(state.ids_requested))
+        return self._on_loop(lambda state: dict(state.ids_requested()))
 
     def faulted_ids(self) -> dict[str, set[str]]:
         """For each fault kind served, the ids it hit (for corrupt_values, the ids corrupted)."""

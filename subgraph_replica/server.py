@@ -161,7 +161,7 @@ async def handle_stats(request: web.Request) -> web.Response:
 async def handle_stats_ids(request: web.Request) -> web.Response:
     state = request.app[STATE]
     faulted = {kind: sorted(ids) for kind, ids in state.faulted_ids.items()}
-    return web.json_response({"ids": dict(state.ids_requested), "faulted": faulted})
+    return web.json_response({"ids": dict(state.ids_requested()), "faulted": faulted})
 
 
 async def handle_stats_reset(request: web.Request) -> web.Response:
