@@ -4,7 +4,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -14,19 +15,22 @@ from pydantic import Field
 
 from payout_assets.chain_fallback import settle_with_chain, settled_by_source
 from payout_assets.chain_times import resolution_times
+from payout_assets.checks import fetch_checks
+from payout_assets.checks.outcome import logged
 from payout_assets.core.bounds import AnswerBounds
 from payout_assets.fetch_plan import ShardFetch, batches, ids_to_fetch
-from payout_assets.input_ids import missing_condition_ids
+from payout_assets.input_ids import input_counts, missing_condition_ids
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.recheck import ANSWERED, FeedCost, read_feed, settle_from_feed
 from payout_assets.resources.chain import ChainResource
+from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.core.subgraph import MAX_IDS_PER_REQUEST, BatchAnswer, SubgraphInfo
 from payout_assets.resources.goldsky_client import GoldskyClient
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.resources.run_lock import RunLock
-from payout_assets.core.statuses import RESOLVED, STATUSES, classify, count_statuses, to_frame
+from payout_assets.core.statuses import RESOLVED, STATUSES, classify, to_frame
 
 PROGRESS_EVERY_SECONDS = 5.0
 
@@ -38,6 +42,7 @@ class FetchConfig(dg.Config):
         "and malformed ids this endpoint answered at or after it are not asked again. Unset: every id "
         "without a resolved status is asked. Resolved ids are never fetched again.",
     )
+    min_resolved_share: float = Field(default=0.5, description="coverage_vs_input WARNs when fewer input ids than this resolved.")
 
 
 @dataclass
@@ -82,9 +87,14 @@ class FetchRun:
     shards: dict[str, ShardFetch]  # only shards with ids to fetch, in order
     plan: Callable[[str], tuple[pl.DataFrame, list[str]]]
     files: PayoutFiles
+    written: Callable[[str], None]  # told each shard whose statuses were just written
     total_ids: int = 0
     rechecks: bool = False  # some id to fetch was answered before: the change feed may settle it
     ahead: int = 100  # batches scheduled at most at once: enough to keep the rate limit's window full
+
+    def finish(self, fetch: ShardFetch) -> None:
+        fetch.finish(self.files)
+        self.written(fetch.shard)
 
 
 async def _fetch(client: GoldskyClient, run: FetchRun, context: dg.AssetExecutionContext) -> SubgraphInfo:
@@ -112,7 +122,7 @@ async def _fetch(client: GoldskyClient, run: FetchRun, context: dg.AssetExecutio
             shard_batches = batches(ids)
             fetch.pending = len(shard_batches)
             if not shard_batches:  # the change feed answered for all of this shard
-                fetch.finish(run.files)
+                run.finish(fetch)
             for batch in shard_batches:
                 if len(scheduled) >= run.ahead:
                     scheduled = await _record_finished(scheduled, run, info, progress, client.bounds, log)
@@ -135,7 +145,7 @@ async def _record_finished(
     for task in finished:
         shard, answer = task.result()
         fetch = run.shards[shard]
-        progress.resolved += _record(fetch, answer, info, run.files, bounds)
+        progress.resolved += _record(fetch, answer, info, run, bounds)
         fetch.seconds = time.monotonic() - progress.started
         progress.done_ids += len(answer.ids)
     if progress.due(now := time.monotonic()):
@@ -153,7 +163,7 @@ def _answered_before(previous: pl.DataFrame, ids: list[str]) -> bool:
     return previous.filter(pl.col("status").is_in(ANSWERED)).join(asked, on="condition_id", how="semi").height > 0
 
 
-def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, files: PayoutFiles, bounds: AnswerBounds) -> int:
+def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, run: FetchRun, bounds: AnswerBounds) -> int:
     """Fold one answer into its shard; returns how many of its ids resolved."""
     rows, unrequested = classify(answer, info.shape, datetime.now(timezone.utc), bounds)
     fetch.record(to_frame(rows, info))
@@ -162,7 +172,7 @@ def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, files: P
     fetch.ids_fetched += len(answer.ids)
     fetch.pending -= 1
     if fetch.pending == 0:
-        fetch.finish(files)
+        run.finish(fetch)
     return sum(row["status"] == RESOLVED for row in rows)
 
 
@@ -173,6 +183,7 @@ def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, files: P
     group_name="payouts",
     kinds={"graphql", "parquet"},
     pool="goldsky",
+    check_specs=fetch_checks.SPECS,
 )
 def goldsky_payouts(
     context: dg.AssetExecutionContext,
@@ -181,8 +192,10 @@ def goldsky_payouts(
     files: PayoutFiles,
     run_lock: RunLock,
     chain: ChainResource,
-) -> dg.MaterializeResult:
-    """Payout vectors from the Goldsky subgraph: one status per input id, Parquet per shard."""
+    clickhouse: ClickHouseResource,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Payout vectors from the Goldsky subgraph: one status per input id, Parquet per shard; then
+    its checks, whose reading of each shard overlaps the wait for the later shards' answers."""
     started = time.monotonic()
     now = datetime.now(timezone.utc)
     checked_before = datetime.fromisoformat(config.checked_before) if config.checked_before else now
@@ -193,28 +206,41 @@ def goldsky_payouts(
         return previous, ids_to_fetch(files.read("ids", shard), previous, checked_before, goldsky.fingerprint)
 
     shards = {shard: ShardFetch(shard) for shard in context.partition_keys}
-    run = FetchRun({}, plan, files, ahead=2 * goldsky.max_in_flight)
-    for shard in context.partition_keys:  # the shards with work, and how much; one shard in memory at a time
-        if files.exists("statuses", shard):
-            previous, ids = plan(shard)
-            asked, answered_before = len(ids), _answered_before(previous, ids)
-        else:  # never fetched: every id is asked, and counted from the file's footer without reading it
-            previous, asked, answered_before = to_frame([]), files.input_count(shard), False
-        if not asked:  # nothing to ask: keep what we know
-            ShardFetch(shard, previous).finish(files)
-            continue
-        run.shards[shard], run.total_ids = shards[shard], run.total_ids + asked
-        run.rechecks = run.rechecks or answered_before
-    info = asyncio.run(_fetch(goldsky.client(context.log), run, context)) if run.shards else None
-    from_chain = {}
-    if chain.enabled:
-        from_chain = settle_with_chain(chain, files, list(shards), info, now, context.log)
-        from_chain |= resolution_times(chain, files, list(shards), now, context.log)
-    from_chain["settled_by_source"] = dg.MetadataValue.json(settled_by_source(files, list(shards), now))
+    coverage = fetch_checks.Coverage()
+    with ThreadPoolExecutor(max_workers=1) as reader:  # off the event loop, which keeps the window full
+        read_back: list[Future] = []
+
+        def written(shard: str) -> None:
+            if not chain.enabled:  # else the chain may still settle some of the shard's ids
+                read_back.append(reader.submit(coverage.add, files, shard))
+
+        run = FetchRun({}, plan, files, written, ahead=2 * goldsky.max_in_flight)
+        for shard in context.partition_keys:  # the shards with work, and how much; one shard in memory at a time
+            if files.exists("statuses", shard):
+                previous, ids = plan(shard)
+                asked, answered_before = len(ids), _answered_before(previous, ids)
+            else:  # never fetched: every id is asked, and counted from the file's footer without reading it
+                previous, asked, answered_before = to_frame([]), files.input_count(shard), False
+            if not asked:  # nothing to ask: keep what we know
+                run.finish(ShardFetch(shard, previous))
+                continue
+            run.shards[shard], run.total_ids = shards[shard], run.total_ids + asked
+            run.rechecks = run.rechecks or answered_before
+        info = asyncio.run(_fetch(goldsky.client(context.log), run, context)) if run.shards else None
+        from_chain = {}
+        if chain.enabled:
+            from_chain = settle_with_chain(chain, files, list(shards), info, now, context.log)
+            from_chain |= resolution_times(chain, files, list(shards), now, context.log)
+        from_chain["settled_by_source"] = dg.MetadataValue.json(settled_by_source(files, list(shards), now))
+        for future in read_back:
+            future.result()
+    for shard in [*shards, *fetch_checks.fetched_shards(files)]:  # those the chain settled, and the unselected
+        if shard not in coverage.per_shard:
+            coverage.add(files, shard)
 
     per_shard = []
     for shard, fetch in shards.items():
-        counts = count_statuses(files.input_statuses(shard, ["condition_id", "status"]))
+        counts = coverage.per_shard[shard]
         stats = {
             "ids_fetched": fetch.ids_fetched,
             "requests": fetch.stats.requests,
@@ -226,7 +252,12 @@ def goldsky_payouts(
         }
         files.write("fetch_stats", shard, pl.DataFrame([{**stats, "run_id": context.run_id}]))
         per_shard.append({"shard": shard, **{s: counts[s] for s in STATUSES}, **stats})
-    return dg.MaterializeResult(metadata={**_metadata(per_shard, info, time.monotonic() - started), **from_chain})
+    yield dg.MaterializeResult(metadata={**_metadata(per_shard, info, time.monotonic() - started), **from_chain})
+    checks = [
+        coverage.result(config.min_resolved_share, input_counts(files, clickhouse)[1]),
+        fetch_checks.fetch_health(files, context.run_id),
+    ]
+    yield from logged(context, checks)
 
 
 def _metadata(per_shard: list[dict], info: SubgraphInfo | None, seconds: float) -> dict:

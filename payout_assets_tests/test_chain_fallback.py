@@ -62,6 +62,10 @@ def test_not_found_ids_resolved_on_chain_are_loaded_as_polygon_ctf(tmp_path: Pat
     assert metadata["settled_by_source"].value == {"goldsky-api": resolved_by_subgraph, "polygon-ctf": 3}
     assert metadata["chain_asked"].value == len(absent) + 1
     assert metadata["chain_unknown"].value == len(unknown)
+    # The fetch's own checks count the statuses the chain left, and the per-shard table agrees.
+    coverage = check_results(result)["coverage_vs_input"].metadata
+    assert (coverage["resolved"].value, coverage["not_found"].value) == (resolved_by_subgraph + 3, len(unknown))
+    assert metadata["resolved"].value == resolved_by_subgraph + 3
     table = dict(query(resources, "SELECT condition_id, source FROM default.resolutions_external_ingest FINAL"))
     assert {table[cid] for cid in settled} == {"polygon-ctf"}
     assert sum(source == "goldsky-api" for source in table.values()) == resolved_by_subgraph

@@ -1,9 +1,12 @@
-"""The fetch: a shorter input forgets nothing that was settled (issue 11), and the progress it logs."""
+"""The fetch: a shorter input forgets nothing that was settled (issue 11), the progress it logs,
+and its checks' reading of each shard while later answers are awaited (issue 14)."""
 
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
+from payout_assets.checks.fetch_checks import Coverage
 from payout_assets.fetch import Progress
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
@@ -59,3 +62,23 @@ def test_a_fetch_shorter_than_the_progress_interval_logs_one_line(tmp_path: Path
     assert result.success
     [line] = [line for line in log_messages(instance, result) if line.startswith("fetched ")]  # the end's only
     assert line.startswith(f"fetched 300/300 ids, {len(truth.resolved())} resolved, ") and line.endswith("ETA 0 s")
+
+
+def test_coverage_reads_each_shard_back_while_later_shards_are_still_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    truth = make_truth(400, seed=21)
+    with ReplicaServer(truth.rows.values(), latency=0.05) as replica:
+        # One request at a time, one per shard: shard 0 is written while 15 requests are still to go.
+        resources = make_resources(tmp_path, replica.url, truth.ids, max_in_flight=1)
+        answered_when_read: dict[str, int] = {}
+        add = Coverage.add
+
+        def spied_add(coverage: Coverage, files, shard: str) -> None:
+            answered_when_read[shard] = replica.stats()["accepted"]
+            add(coverage, files, shard)
+
+        monkeypatch.setattr(Coverage, "add", spied_add)
+        result = backfill(resources)
+        answered = replica.stats()["accepted"]
+    assert result.success and check_results(result)["coverage_vs_input"].metadata["valid_input_ids"].value == 400
+    assert sorted(answered_when_read) == list(SHARDS)
+    assert answered_when_read["0"] < answered - 10  # read back long before the last shard's answer

@@ -13,7 +13,6 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from payout_assets.checks.fetch_checks import fetch_checks
 from payout_assets.checks.table_checks import table_checks
 from payout_assets.checks.view_checks import view_checks
 from payout_assets.definitions import build_defs
@@ -39,7 +38,7 @@ BACKFILL_COMMAND = [
 ]
 # The target table as the load creates it with the layout settings unset.
 CREATE_TABLE = TableLayout().create_statements()[0]
-BACKFILL = [missing_condition_ids, goldsky_payouts, resolutions_external_ingest, fetch_checks, table_checks]
+BACKFILL = [missing_condition_ids, goldsky_payouts, resolutions_external_ingest, table_checks]
 
 
 def random_ids(count: int, seed: int) -> list[str]:
