@@ -157,6 +157,22 @@ async def _fetch_one(client: GoldskyClient, query, shard: str, batch: list[str])
     return shard, await client.fetch_batch(query, batch)
 
 
+def _add_work(run: FetchRun, fetch: ShardFetch) -> None:
+    """Count the shard's ids to ask into `run`, one shard in memory at a time; a shard with none
+    keeps what it knows, written at once."""
+    files, shard = run.files, fetch.shard
+    if files.exists("statuses", shard):
+        previous, ids = run.plan(shard)
+        asked, answered_before = len(ids), _answered_before(previous, ids)
+    else:  # never fetched: every id is asked, and counted from the file's footer without reading it
+        previous, asked, answered_before = to_frame([]), files.input_count(shard), False
+    if not asked:
+        run.finish(ShardFetch(shard, previous))
+        return
+    run.shards[shard], run.total_ids = fetch, run.total_ids + asked
+    run.rechecks = run.rechecks or answered_before
+
+
 def _answered_before(previous: pl.DataFrame, ids: list[str]) -> bool:
     """Whether some of `ids` had an answer the change feed might confirm."""
     asked = pl.DataFrame({"condition_id": ids}, schema={"condition_id": pl.String})
@@ -215,17 +231,8 @@ def goldsky_payouts(
                 read_back.append(reader.submit(coverage.add, files, shard))
 
         run = FetchRun({}, plan, files, written, ahead=2 * goldsky.max_in_flight)
-        for shard in context.partition_keys:  # the shards with work, and how much; one shard in memory at a time
-            if files.exists("statuses", shard):
-                previous, ids = plan(shard)
-                asked, answered_before = len(ids), _answered_before(previous, ids)
-            else:  # never fetched: every id is asked, and counted from the file's footer without reading it
-                previous, asked, answered_before = to_frame([]), files.input_count(shard), False
-            if not asked:  # nothing to ask: keep what we know
-                run.finish(ShardFetch(shard, previous))
-                continue
-            run.shards[shard], run.total_ids = shards[shard], run.total_ids + asked
-            run.rechecks = run.rechecks or answered_before
+        for fetch in shards.values():
+            _add_work(run, fetch)
         info = asyncio.run(_fetch(goldsky.client(context.log), run, context)) if run.shards else None
         from_chain = {}
         if chain.enabled:
