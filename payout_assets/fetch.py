@@ -19,7 +19,7 @@ from payout_assets.checks import fetch_checks
 from payout_assets.checks.outcome import logged
 from payout_assets.core.bounds import AnswerBounds
 from payout_assets.fetch_plan import ShardFetch, batches, ids_to_fetch
-from payout_assets.input_ids import input_counts, missing_condition_ids
+from payout_assets.input_ids import missing_condition_ids
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import shard_partitions, single_run
 from payout_assets.recheck import ANSWERED, FeedCost, read_feed, settle_from_feed
@@ -241,9 +241,7 @@ def goldsky_payouts(
         from_chain["settled_by_source"] = dg.MetadataValue.json(settled_by_source(files, list(shards), now))
         for future in read_back:
             future.result()
-    for shard in [*shards, *fetch_checks.fetched_shards(files)]:  # those the chain settled, and the unselected
-        if shard not in coverage.per_shard:
-            coverage.add(files, shard)
+    coverage.add_rest(files, list(shards))  # the shards the chain settled, and those not selected
 
     per_shard = []
     for shard, fetch in shards.items():
@@ -261,7 +259,7 @@ def goldsky_payouts(
         per_shard.append({"shard": shard, **{s: counts[s] for s in STATUSES}, **stats})
     yield dg.MaterializeResult(metadata={**_metadata(per_shard, info, time.monotonic() - started), **from_chain})
     checks = [
-        coverage.result(config.min_resolved_share, input_counts(files, clickhouse)[1]),
+        coverage.result(config.min_resolved_share, files, clickhouse),
         fetch_checks.fetch_health(files, context.run_id),
     ]
     yield from logged(context, checks)

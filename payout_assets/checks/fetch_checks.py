@@ -20,7 +20,7 @@ SPECS = [
 ]
 
 
-def fetched_shards(files: PayoutFiles) -> list[str]:
+def _fetched_shards(files: PayoutFiles) -> list[str]:
     return [shard for shard in SHARDS if files.exists("ids", shard)]
 
 
@@ -40,7 +40,15 @@ class Coverage:
         self.duplicated += statuses.filter(pl.col("condition_id").is_duplicated())["condition_id"].unique().to_list()
         self.per_shard[shard] = count_statuses(statuses.join(ids, on="condition_id", how="semi"))
 
-    def result(self, min_resolved_share: float, invalid_lines: int) -> dg.AssetCheckResult:
+    def add_rest(self, files: PayoutFiles, shards: list[str] | tuple[str, ...] = ()) -> None:
+        """Add `shards` and every shard with an input not added yet."""
+        for shard in [*shards, *_fetched_shards(files)]:
+            if shard not in self.per_shard:
+                self.add(files, shard)
+
+    def result(
+        self, min_resolved_share: float, files: PayoutFiles, clickhouse: ClickHouseResource | None = None
+    ) -> dg.AssetCheckResult:
         """ERROR while an input id lacks exactly one status; WARN below `min_resolved_share` resolved."""
         counts = {status: sum(shard[status] for shard in self.per_shard.values()) for status in STATUSES}
         unaccounted, duplicated = self.unaccounted, self.duplicated
@@ -50,7 +58,7 @@ class Coverage:
             "coverage": round(share, 4),
             "valid_input_ids": valid_ids,
             **counts,
-            "invalid_lines": invalid_lines,
+            "invalid_lines": input_counts(files, clickhouse)[1],
             "ids_without_status": len(unaccounted),
             "first_ids_without_status": id_list(unaccounted),
             "ids_with_two_statuses": id_list(duplicated),
@@ -70,9 +78,8 @@ def coverage_vs_input(
 ) -> dg.AssetCheckResult:
     """Every shard's coverage at once (the fetch adds its own shards as they are written)."""
     coverage = Coverage()
-    for shard in fetched_shards(files):
-        coverage.add(files, shard)
-    return coverage.result(min_resolved_share, input_counts(files, clickhouse)[1])
+    coverage.add_rest(files)
+    return coverage.result(min_resolved_share, files, clickhouse)
 
 
 def _ids_with(files: PayoutFiles, shards: list[str], *statuses: str) -> pl.DataFrame:
