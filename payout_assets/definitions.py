@@ -10,7 +10,6 @@ from payout_assets.checks.table_checks import table_checks
 from payout_assets.checks.view_checks import view_checks
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.input_ids import missing_condition_ids
-from payout_assets.load import resolutions_external_ingest
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.goldsky import VARIABLES as GOLDSKY_VARIABLES
@@ -59,7 +58,7 @@ def make_resources(setting: Callable[[str], object] = settings.for_resource) -> 
 def build_defs() -> dg.Definitions:
     """The code location as the environment configures it now (tests build it with theirs)."""
     return dg.Definitions(
-        assets=[missing_condition_ids, goldsky_payouts, resolutions_external_ingest, vw_resolutions_truth],
+        assets=[missing_condition_ids, goldsky_payouts, vw_resolutions_truth],
         asset_checks=[table_checks, agreement_with_chain, view_checks],
         sensors=[daily_sensor(settings.value("PAYOUT_SENSOR_INTERVAL_SECONDS"), settings.value("PAYOUT_RECHECK_HOURS"))],
         resources=make_resources(),

@@ -1,4 +1,5 @@
-"""`goldsky_payouts`: every id of the selected shards fetched and given one status."""
+"""`goldsky_payouts`: every id of the selected shards fetched and given one status; the op that
+also loads them (`resolutions_external_ingest`, load.py) as each shard is written."""
 
 import asyncio
 import logging
@@ -13,6 +14,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from payout_assets import load
 from payout_assets.chain_fallback import settle_with_chain, settled_by_source
 from payout_assets.chain_times import resolution_times
 from payout_assets.checks import fetch_checks
@@ -192,14 +194,24 @@ def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, run: Fet
     return sum(row["status"] == RESOLVED for row in rows)
 
 
-@dg.asset(
-    partitions_def=shard_partitions,
-    backfill_policy=single_run,
+FETCH_SPEC = dg.AssetSpec(
+    "goldsky_payouts",
     deps=[missing_condition_ids],
     group_name="payouts",
     kinds={"graphql", "parquet"},
+    description="Payout vectors from the Goldsky subgraph: one status per input id, Parquet per shard.",
+    skippable=True,  # the op may be run for the load alone
+)
+
+
+@dg.multi_asset(
+    name="goldsky_payouts",
+    specs=[FETCH_SPEC, load.SPEC],
+    partitions_def=shard_partitions,
+    backfill_policy=single_run,
     pool="goldsky",
     check_specs=fetch_checks.SPECS,
+    can_subset=True,
 )
 def goldsky_payouts(
     context: dg.AssetExecutionContext,
@@ -210,8 +222,31 @@ def goldsky_payouts(
     chain: ChainResource,
     clickhouse: ClickHouseResource,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Payout vectors from the Goldsky subgraph: one status per input id, Parquet per shard; then
-    its checks, whose reading of each shard overlaps the wait for the later shards' answers."""
+    """The fetch and its checks, and the load: one op, so that each shard is read back for the
+    checks and loaded from a worker thread as soon as its statuses are written, while the later
+    shards' answers are awaited. Either asset can be selected alone; a load that fails leaves
+    the fetch recorded."""
+    selected = context.selected_asset_keys
+    with ThreadPoolExecutor(max_workers=1) as worker, load.ShardLoader(clickhouse, files, worker) as loader:
+        if FETCH_SPEC.key in selected:
+            loading = loader if load.SPEC.key in selected else None
+            yield from _fetch_and_check(context, config, goldsky, files, chain, clickhouse, worker, loading)
+        if load.SPEC.key in selected:
+            yield loader.finish(context.partition_keys, context.log)
+
+
+def _fetch_and_check(
+    context: dg.AssetExecutionContext,
+    config: FetchConfig,
+    goldsky: GoldskyResource,
+    files: PayoutFiles,
+    chain: ChainResource,
+    clickhouse: ClickHouseResource,
+    worker: ThreadPoolExecutor,
+    loader: load.ShardLoader | None,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Every id of the selected shards fetched and given one status; each shard written is read
+    back for the checks and handed to `loader` on `worker` (after the chain settles, if it is on)."""
     started = time.monotonic()
     now = datetime.now(timezone.utc)
     checked_before = datetime.fromisoformat(config.checked_before) if config.checked_before else now
@@ -223,24 +258,25 @@ def goldsky_payouts(
 
     shards = {shard: ShardFetch(shard) for shard in context.partition_keys}
     coverage = fetch_checks.Coverage()
-    with ThreadPoolExecutor(max_workers=1) as reader:  # off the event loop, which keeps the window full
-        read_back: list[Future] = []
+    read_back: list[Future] = []
 
-        def written(shard: str) -> None:
-            if not chain.enabled:  # else the chain may still settle some of the shard's ids
-                read_back.append(reader.submit(coverage.add, files, shard))
+    def written(shard: str) -> None:
+        if not chain.enabled:  # else the chain may still settle some of the shard's ids
+            read_back.append(worker.submit(coverage.add, files, shard))
+            if loader is not None:
+                loader.add(shard)
 
-        run = FetchRun({}, plan, files, written, ahead=2 * goldsky.max_in_flight)
-        for fetch in shards.values():
-            _add_work(run, fetch)
-        info = asyncio.run(_fetch(goldsky.client(context.log), run, context)) if run.shards else None
-        from_chain = {}
-        if chain.enabled:
-            from_chain = settle_with_chain(chain, files, list(shards), info, now, context.log)
-            from_chain |= resolution_times(chain, files, list(shards), now, context.log)
-        from_chain["settled_by_source"] = dg.MetadataValue.json(settled_by_source(files, list(shards), now))
-        for future in read_back:
-            future.result()
+    run = FetchRun({}, plan, files, written, ahead=2 * goldsky.max_in_flight)
+    for fetch in shards.values():
+        _add_work(run, fetch)
+    info = asyncio.run(_fetch(goldsky.client(context.log), run, context)) if run.shards else None
+    from_chain = {}
+    if chain.enabled:
+        from_chain = settle_with_chain(chain, files, list(shards), info, now, context.log)
+        from_chain |= resolution_times(chain, files, list(shards), now, context.log)
+    from_chain["settled_by_source"] = dg.MetadataValue.json(settled_by_source(files, list(shards), now))
+    for future in read_back:
+        future.result()
     coverage.add_rest(files, list(shards))  # the shards the chain settled, and those not selected
 
     per_shard = []
@@ -257,7 +293,8 @@ def goldsky_payouts(
         }
         files.write("fetch_stats", shard, pl.DataFrame([{**stats, "run_id": context.run_id}]))
         per_shard.append({"shard": shard, **{s: counts[s] for s in STATUSES}, **stats})
-    yield dg.MaterializeResult(metadata={**_metadata(per_shard, info, time.monotonic() - started), **from_chain})
+    metadata = {**_metadata(per_shard, info, time.monotonic() - started), **from_chain}
+    yield dg.MaterializeResult(asset_key=FETCH_SPEC.key, metadata=metadata)
     checks = [
         coverage.result(config.min_resolved_share, files, clickhouse),
         fetch_checks.fetch_health(files, context.run_id),

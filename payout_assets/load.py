@@ -1,18 +1,26 @@
-"""`resolutions_external_ingest`: resolved payouts loaded into ClickHouse, idempotently."""
+"""`resolutions_external_ingest`: resolved payouts loaded into ClickHouse, idempotently.
 
+It is the second asset of the `goldsky_payouts` op (fetch.py): a run that fetches hands each
+shard to a `ShardLoader` as soon as its statuses are written, and the loader inserts it from a
+worker thread while the later shards' answers are still awaited; a run that selects this asset
+alone loads the selected shards from their Parquet.
+"""
+
+import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from functools import partial
 
 import dagster as dg
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from payout_assets.fetch import goldsky_payouts
-from payout_assets.partitions import IN_ID_RANGE, consecutive_groups, id_range, shard_partitions, single_run
+from payout_assets.partitions import IN_ID_RANGE, SHARDS, consecutive_groups, id_range
 from payout_assets.resources.clickhouse import ClickHouseResource
-from payout_assets.resources.run_lock import RunLock
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.core.statuses import RESOLVED, SOURCE_OF_ROW, SUBGRAPH_SOURCE
 from payout_assets.target_table import TABLE, TableLayout, shape_differences
@@ -20,6 +28,16 @@ from payout_assets.target_table import TABLE, TableLayout, shape_differences
 SOURCE = SUBGRAPH_SOURCE
 LOAD_GROUP_ROWS = 50_000  # input ids of small shards loaded together
 INSERT_ROWS = 20_000  # rows per insert: chDB's memory for one follows its rows (+63 MB at 50,000, +37 at 10,000)
+
+SPEC = dg.AssetSpec(
+    "resolutions_external_ingest",
+    deps=["goldsky_payouts"],
+    group_name="payouts",
+    kinds={"clickhouse"},
+    description="Resolved Goldsky payouts in `default.resolutions_external_ingest` (ReplacingMergeTree), "
+    "loaded a shard at a time as the fetch writes them.",
+    skippable=True,  # the op may be run for the fetch alone
+)
 
 
 # What the load reads of a shard's statuses.
@@ -45,23 +63,80 @@ def rows_to_load(statuses: pl.DataFrame, loaded: pl.DataFrame) -> pl.DataFrame:
     return resolved.join(current, on="condition_id", how="anti")
 
 
-@dg.asset(
-    partitions_def=shard_partitions,
-    backfill_policy=single_run,
-    deps=[goldsky_payouts],
-    group_name="payouts",
-    kinds={"clickhouse"},
-    pool="clickhouse",
-)
-def resolutions_external_ingest(
-    context: dg.AssetExecutionContext, clickhouse: ClickHouseResource, files: PayoutFiles, run_lock: RunLock
-) -> dg.MaterializeResult:
-    """Resolved Goldsky payouts in `default.resolutions_external_ingest` (ReplacingMergeTree)."""
-    started = time.monotonic()
-    inserted: Counter[str] = Counter()  # rows inserted, by source
-    resolved = total = 0
-    layout = clickhouse.layout
-    with clickhouse.get_client() as client:
+class ShardLoader:
+    """The load of one run, on the caller's one-thread `worker`. `add` hands over a shard whose
+    statuses are final; the shards waiting when the worker comes to them are loaded together
+    (consecutive ones while their inputs hold at most LOAD_GROUP_ROWS ids). The first failure
+    stops the load, not the caller: `finish` raises it in the caller's thread, after the fetch
+    has recorded what it fetched."""
+
+    def __init__(self, clickhouse: ClickHouseResource, files: PayoutFiles, worker: ThreadPoolExecutor) -> None:
+        self._clickhouse, self._files, self._worker = clickhouse, files, worker
+        self._lock = threading.Lock()
+        self._waiting: list[str] = []  # handed over, not loaded yet (the lock guards it)
+        self._queued: set[str] = set()
+        self._tasks: list[Future] = []
+        self._client: Client | None = None
+        self._closing = ExitStack()
+        self._error: Exception | None = None
+        self._started = time.monotonic()
+        self.inserted: Counter[str] = Counter()  # rows inserted, by source
+        self.resolved = self.total = 0
+
+    def __enter__(self) -> "ShardLoader":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._worker.submit(self._closing.close).result()  # the worker opened the client: it closes it
+
+    def add(self, shard: str) -> None:
+        with self._lock:
+            self._waiting.append(shard)
+            self._queued.add(shard)
+        self._tasks.append(self._worker.submit(self._load_waiting))
+
+    def finish(self, shards: list[str], log: logging.Logger) -> dg.MaterializeResult:
+        """Load those of `shards` not handed over yet, wait for the worker, and report."""
+        for shard in shards:
+            if shard not in self._queued:
+                self.add(shard)
+        for task in self._tasks:
+            task.result()
+        if self._error is not None:
+            raise self._error
+        log.info(f"inserted {sum(self.inserted.values())} rows into {TABLE}; the selected shards now hold {self.total}")
+        return dg.MaterializeResult(
+            asset_key=SPEC.key,
+            metadata={
+                "table": TABLE,
+                "rows_inserted": sum(self.inserted.values()),
+                "rows_inserted_by_source": dg.MetadataValue.json(dict(self.inserted)),
+                "rows_in_selected_shards": self.total,
+                "resolved_in_parquet": self.resolved,
+                "clickhouse": self._clickhouse.display_url,
+                "seconds": round(time.monotonic() - self._started, 2),
+            },
+        )
+
+    def _load_waiting(self) -> None:
+        with self._lock:
+            shards, self._waiting = sorted(self._waiting, key=SHARDS.index), []
+        if not shards or self._error is not None:
+            return
+        try:
+            client = self._client or self._open()
+            resolved_rows = partial(self._files.input_statuses, columns=LOAD_COLUMNS, where=pl.col("status") == RESOLVED)
+            for group in consecutive_groups(shards, self._files.input_count, LOAD_GROUP_ROWS):
+                inserted, resolved, total = load_rows(client, self._clickhouse.layout, group, resolved_rows)
+                self.inserted.update(inserted)
+                self.resolved, self.total = self.resolved + resolved, self.total + total
+        except Exception as error:  # raised by finish(), in the step's thread
+            self._error = error
+
+    def _open(self) -> Client:
+        """The client, and the table created or found in the shape this load writes."""
+        self._client = client = self._closing.enter_context(self._clickhouse.get_client())
+        layout = self._clickhouse.layout
         for statement in layout.create_statements():  # IF NOT EXISTS: a table already there is checked, never altered
             client.command(statement)
         if differences := shape_differences(client, layout):
@@ -70,24 +145,7 @@ def resolutions_external_ingest(
                 f"table was left as it is: {'; '.join(differences)}",
                 metadata={"table": TABLE, "differences": dg.MetadataValue.json(differences)},
             )
-        resolved_rows = partial(files.input_statuses, columns=LOAD_COLUMNS, where=pl.col("status") == RESOLVED)
-        # A shard, or a few small ones, at a time: memory does not grow with the input.
-        for group in consecutive_groups(context.partition_keys, files.input_count, LOAD_GROUP_ROWS):
-            group_inserted, group_resolved, group_total = load_rows(client, layout, group, resolved_rows)
-            inserted.update(group_inserted)
-            resolved, total = resolved + group_resolved, total + group_total
-    context.log.info(f"inserted {sum(inserted.values())} rows into {TABLE}; the selected shards now hold {total}")
-    return dg.MaterializeResult(
-        metadata={
-            "table": TABLE,
-            "rows_inserted": sum(inserted.values()),
-            "rows_inserted_by_source": dg.MetadataValue.json(dict(inserted)),
-            "rows_in_selected_shards": total,
-            "resolved_in_parquet": resolved,
-            "clickhouse": clickhouse.display_url,
-            "seconds": round(time.monotonic() - started, 2),
-        }
-    )
+        return client
 
 
 def load_rows(

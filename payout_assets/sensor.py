@@ -14,14 +14,13 @@ import polars as pl
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.fetch_plan import ids_to_fetch
 from payout_assets.input_ids import missing_condition_ids, read_input_ids, shard_frame
-from payout_assets.load import resolutions_external_ingest
 from payout_assets.partitions import RANGE_TAGS, SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.payout_files import PayoutFiles
 
 SENSOR_NAME = "new_and_unresolved_payouts"
-TARGET = [missing_condition_ids, goldsky_payouts, resolutions_external_ingest]
+TARGET = [missing_condition_ids, goldsky_payouts]  # the input, the fetch and the load
 # The run a tick launches checks its ids minutes after the tick: an id counts as due when it
 # was checked up to this long after (tick - re-check interval), so that the next daily tick,
 # one interval later, asks it again instead of the one after.
@@ -55,7 +54,7 @@ def run_request(work: dict[str, list[str]], run_key: str, checked_before: dateti
     first, last = min(work), max(work)
     return dg.RunRequest(
         run_key=run_key,
-        asset_selection=[asset.key for asset in TARGET],
+        asset_selection=[key for asset in TARGET for key in asset.keys],
         tags=dict(zip(RANGE_TAGS, (first, last))),
         # The run fetches what this tick saw, however long it waits in the run queue.
         run_config={"ops": {"goldsky_payouts": {"config": {"checked_before": checked_before.isoformat()}}}},

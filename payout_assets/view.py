@@ -11,7 +11,7 @@ from fractions import Fraction
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
-from payout_assets.load import resolutions_external_ingest
+from payout_assets import load
 from payout_assets.metadata import id_list
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.run_lock import RunLock
@@ -163,7 +163,7 @@ def publish(client: Client, with_existing: bool, layout: TableLayout) -> ViewRep
 
 
 @dg.asset(
-    deps=[resolutions_external_ingest],
+    deps=[load.SPEC.key],
     group_name="payouts",
     kinds={"clickhouse"},
     pool="clickhouse",

@@ -27,7 +27,7 @@ def test_benchmark_backfill_matches_the_truth(tmp_path: Path):
     assert result.requests >= 16  # at least one batch per shard
     assert result.floor_seconds == 0.0 and 0 < result.peak_anon_mb < result.peak_rss_mb  # anonymous pages are part of the RSS
     assert result.parquet_mb > 0 and result.table_mb > 0
-    assert {"start-up", "missing_condition_ids", "goldsky_payouts", "resolutions_external_ingest", "teardown"} <= set(result.phases)
+    assert {"start-up", "missing_condition_ids", "goldsky_payouts", "teardown"} <= set(result.phases)
     assert abs(sum(result.phases.values()) - result.wall_seconds) < 0.5
 
     header, row = format_table([result.row()]).splitlines()

@@ -9,7 +9,7 @@ import pytest
 
 from chain_replica import ChainServer, SeededCondition, seeds_from_rows
 from payout_assets.checks.chain_checks import agreement_with_chain, agrees
-from payout_assets.load import resolutions_external_ingest
+from payout_assets.fetch import goldsky_payouts
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.conditional_tokens import RESOLVED, ChainCondition
 from payout_assets_tests.support import BACKFILL, Truth, check_results, make_resources, make_truth, random_ids
@@ -41,8 +41,8 @@ def loaded(truth: Truth, tmp_path_factory) -> Iterator[dict]:
 
 def run_check(resources: dict, chain: ChainServer, sample_size: int = 1000) -> dg.AssetCheckEvaluation:
     result = dg.materialize(
-        [resolutions_external_ingest, agreement_with_chain],
-        resources={**{k: v for k, v in resources.items() if k in ("files", "clickhouse", "run_lock")},
+        [goldsky_payouts, agreement_with_chain],
+        resources={**{k: v for k, v in resources.items() if k in ("files", "clickhouse", "run_lock", "goldsky")},
                    "chain": ChainResource(rpc_url=chain.url, rate_limit=1000, backoff_seconds=0.01, max_attempts=2)},
         selection=dg.AssetSelection.checks(agreement_with_chain),
         run_config={"ops": {CHECK_OP: {"config": {"sample_size": sample_size}}}},

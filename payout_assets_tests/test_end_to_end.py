@@ -6,7 +6,7 @@ from datetime import datetime
 from payout_assets.load import TABLE
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.view import VIEW
-from payout_assets_tests.support import Truth, backfill, build_view, check_results, failed_checks, make_resources, query, statuses, table_contents
+from payout_assets_tests.support import Truth, backfill, materialized, build_view, check_results, failed_checks, make_resources, query, statuses, table_contents
 from subgraph_replica import ReplicaServer
 from scripts.demo_data import seed_existing_table
 
@@ -32,7 +32,7 @@ def test_backfill_matches_the_truth_and_is_idempotent(resources: dict, truth: Tr
     again = backfill(resources)
     assert again.success
     assert table_contents(resources) == table
-    assert again.asset_materializations_for_node("resolutions_external_ingest")[0].metadata["rows_inserted"].value == 0
+    assert materialized(again, "resolutions_external_ingest").metadata["rows_inserted"].value == 0
     assert query(resources, f"SELECT count() FROM {TABLE}")[0][0] == len(expected)  # no pre-merge duplicates
 
 

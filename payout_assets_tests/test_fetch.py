@@ -8,9 +8,10 @@ import pytest
 
 from payout_assets.checks.fetch_checks import Coverage
 from payout_assets.fetch import Progress
+from payout_assets import load
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
-from payout_assets_tests.support import Truth, backfill, check_results, log_messages, make_resources, make_truth, query
+from payout_assets_tests.support import Truth, backfill, materialized, check_results, log_messages, make_resources, make_truth, query
 from subgraph_replica import ReplicaServer
 
 
@@ -34,7 +35,7 @@ def test_ids_that_leave_the_input_keep_their_status_and_are_not_fetched_again(tm
     assert check_results(shorter)["coverage_vs_input"].metadata["valid_input_ids"].value == len(kept)
     assert check_results(shorter)["total_payouts"].passed
     assert not asked & resolved  # back in the input: no resolved id is fetched again
-    assert again.asset_materializations_for_node("resolutions_external_ingest")[0].metadata["rows_inserted"].value == 0
+    assert materialized(again, "resolutions_external_ingest").metadata["rows_inserted"].value == 0
     assert query(resources, f"SELECT count() FROM {TABLE}") == [(len(resolved),)]
 
 
@@ -64,21 +65,29 @@ def test_a_fetch_shorter_than_the_progress_interval_logs_one_line(tmp_path: Path
     assert line.startswith(f"fetched 300/300 ids, {len(truth.resolved())} resolved, ") and line.endswith("ETA 0 s")
 
 
-def test_coverage_reads_each_shard_back_while_later_shards_are_still_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_each_shard_is_read_back_and_loaded_while_later_shards_are_still_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     truth = make_truth(400, seed=21)
     with ReplicaServer(truth.rows.values(), latency=0.05) as replica:
         # One request at a time, one per shard: shard 0 is written while 15 requests are still to go.
         resources = make_resources(tmp_path, replica.url, truth.ids, max_in_flight=1)
         answered_when_read: dict[str, int] = {}
-        add = Coverage.add
+        answered_when_loaded: dict[str, int] = {}
+        add, load_rows = Coverage.add, load.load_rows
 
         def spied_add(coverage: Coverage, files, shard: str) -> None:
             answered_when_read[shard] = replica.stats()["accepted"]
             add(coverage, files, shard)
 
+        def spied_load_rows(client, layout, group: list[str], read):
+            answered_when_loaded.update(dict.fromkeys(group, replica.stats()["accepted"]))
+            return load_rows(client, layout, group, read)
+
         monkeypatch.setattr(Coverage, "add", spied_add)
+        monkeypatch.setattr(load, "load_rows", spied_load_rows)
         result = backfill(resources)
         answered = replica.stats()["accepted"]
     assert result.success and check_results(result)["coverage_vs_input"].metadata["valid_input_ids"].value == 400
-    assert sorted(answered_when_read) == list(SHARDS)
+    assert sorted(answered_when_read) == sorted(answered_when_loaded) == list(SHARDS)
     assert answered_when_read["0"] < answered - 10  # read back long before the last shard's answer
+    assert answered_when_loaded["0"] < answered - 10  # and loaded
+    assert query(resources, f"SELECT count() FROM {TABLE}") == [(len(truth.resolved()),)]

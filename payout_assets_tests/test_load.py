@@ -5,11 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payout_assets.fetch import goldsky_payouts
-from payout_assets.input_ids import missing_condition_ids
-from payout_assets.load import resolutions_external_ingest
 from payout_assets.target_table import TABLE, TABLE_COLUMNS, replacing_version
-from payout_assets_tests.support import CREATE_TABLE, Truth, backfill, check_results, failed_checks, query
+from payout_assets_tests.support import CREATE_TABLE, Truth, backfill, check_results, failed_checks, fetch_only, load_only, materialized, query
 
 # The table a user made by hand before the first run: the seed's names, other types and no sort key.
 USER_TABLE = (
@@ -34,11 +31,11 @@ def step_failure(result: dg.ExecuteInProcessResult) -> str:
 
 
 def test_the_recovery_command_refuses_a_wrong_shaped_table_and_leaves_it_as_it_was(resources: dict, truth: Truth):
-    fetched = backfill(resources, assets=[missing_condition_ids, goldsky_payouts])
+    fetched = fetch_only(resources)
     assert fetched.success
     before = create(resources, USER_TABLE, [USER_ROW])  # made after the pre-flight checks passed
     # The README's command after a ClickHouse outage: only the load, no pre-flight check.
-    result = backfill(resources, assets=[resolutions_external_ingest])
+    result = load_only(resources)
     assert not result.success
     message = step_failure(result)
     assert "resolved_at is Date, expected DateTime" in message
@@ -57,7 +54,7 @@ def test_a_plain_merge_tree_target_is_named_by_the_preflight_check_and_refused_b
     assert failed_checks(result) == {"clickhouse_ready": "ERROR"}  # named, not ILLEGAL_FINAL
     problem = check_results(result)["clickhouse_ready"].metadata["problem"].value
     assert problem == "engine is MergeTree, expected ReplacingMergeTree(version) or its Shared/Replicated variant"
-    assert not backfill(resources, assets=[resolutions_external_ingest]).success
+    assert not load_only(resources).success
     assert query(resources, f"SELECT count() FROM {TABLE}") == [(0,)]
 
 
@@ -72,7 +69,7 @@ def test_a_plain_merge_tree_target_is_named_by_the_preflight_check_and_refused_b
 )
 def test_every_engine_sort_key_and_version_difference_is_named(resources: dict, engine: str, sort_key: str, difference: str):
     create(resources, CREATE_TABLE.replace("ReplacingMergeTree(version) ORDER BY condition_id", f"{engine} ORDER BY {sort_key}"))
-    result = backfill(resources, assets=[resolutions_external_ingest])
+    result = load_only(resources)
     assert difference in step_failure(result)
 
 
@@ -81,7 +78,7 @@ def test_extra_and_missing_columns_are_named(resources: dict):
     del columns["block_number"]
     ddl = f"CREATE TABLE {TABLE} (" + ", ".join(f"{n} {k}" for n, k in columns.items()) + ") ENGINE = ReplacingMergeTree(version) ORDER BY condition_id"
     create(resources, ddl)
-    message = step_failure(backfill(resources, assets=[resolutions_external_ingest]))
+    message = step_failure(load_only(resources))
     assert "column block_number (UInt64) is missing" in message and "column note (String) is not one of ours" in message
 
 
@@ -128,7 +125,7 @@ def test_a_shard_bigger_than_one_insert_is_loaded_in_chunks_and_once(resources: 
     assert backfill(resources).success
     expected = [(len(truth.resolved()), len(truth.resolved()))]
     assert query(resources, f"SELECT count(), uniqExact(condition_id) FROM {TABLE}") == expected
-    assert backfill(resources, assets=[resolutions_external_ingest]).success  # a re-run inserts nothing
+    assert load_only(resources).success  # a re-run inserts nothing
     assert query(resources, f"SELECT count() FROM {TABLE}") == [(len(truth.resolved()),)]
 
 
@@ -139,5 +136,5 @@ def test_shards_are_loaded_alone_or_together_with_the_same_rows(resources: dict,
     assert result.success
     expected = {cid for cid in truth.resolved() if "3" <= cid[0] <= "9"}
     assert {row[0] for row in query(resources, f"SELECT condition_id FROM {TABLE}")} == expected
-    [load] = [m for m in result.asset_materializations_for_node("resolutions_external_ingest")][:1]
+    load = materialized(result, "resolutions_external_ingest")
     assert load.metadata["rows_inserted"].value == load.metadata["rows_in_selected_shards"].value == len(expected)

@@ -20,11 +20,11 @@ import pytest
 
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.input_ids import missing_condition_ids
-from payout_assets.load import TABLE, resolutions_external_ingest
+from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.view import VIEW
-from payout_assets_tests.support import BACKFILL_KEYS, FULL_RANGE, Truth, backfill, build_view, make_resources, make_truth, query, statuses
+from payout_assets_tests.support import BACKFILL_KEYS, FULL_RANGE, Truth, backfill, build_view, load_only, make_resources, make_truth, query, statuses
 from payout_assets_tests.support.processes import free_port, replica_admin
 from subgraph_replica import ReplicaServer, write_fixture
 from subgraph_replica.process import replica_process
@@ -157,7 +157,8 @@ def assert_equals_clean_run(workspace: Workspace, clean_run: tuple[list, list], 
 
 
 def test_kill_while_fetching_then_while_loading_then_relaunch(request, tmp_path, crash_truth: Truth, clean_run):
-    """Three runs: killed mid-fetch; relaunched and killed mid-load; relaunched to the end."""
+    """Three runs: killed mid-fetch; relaunched and killed after the first insert of the load,
+    which overlaps the fetch; relaunched to the end."""
     write_fixture(tmp_path / "truth.csv", crash_truth.rows.values())
     # 4 requests/s with latency: the 16 shards' answers land over several seconds.
     slow = ("--schema", "main", "--rate-limit", "4", "--window", "1", "--latency", "0.2")
@@ -175,7 +176,8 @@ def test_kill_while_fetching_then_while_loading_then_relaunch(request, tmp_path,
         already_resolved = {cid for frame in saved for cid, s in zip(frame["condition_id"], frame["status"]) if s == "resolved"}
         assert already_resolved
 
-        # 2. Relaunch what is not materialized; kill it after its insert, before Dagster records it.
+        # 2. Relaunch what is not materialized; kill it after its first insert, which comes while
+        # the fetch goes on: Dagster has recorded neither the fetch nor the load.
         replica_admin(url, "/_admin/config", {"rate_limit": None, "latency": 0})
         replica_admin(url, "/_stats/reset", {})
         marker = tmp_path / "inserted"
@@ -185,20 +187,23 @@ def test_kill_while_fetching_then_while_loading_then_relaunch(request, tmp_path,
         run = workspace.launch(keys, SHARDS[0], SHARDS[-1], PYTHONPATH=str(workspace.hook_dir), RELIABILITY_PAUSE_AFTER_INSERT=str(marker))
         workspace.kill_when(run, marker.exists)
         asked = {entity_id[2:] for entity_id in replica_admin(url, "/_stats/ids")["ids"]}
-        assert asked and not asked & already_resolved  # resumed: what the killed run saved is not fetched again
-        assert workspace.unmaterialized() == {"missing_condition_ids": set(), "goldsky_payouts": set(), "resolutions_external_ingest": set(SHARDS)}
-        # Killed after its first insert (here one insert holds every shard: small shards are
-        # loaded together), the table holds clean-run rows and nothing else, and Dagster
-        # recorded no load: the relaunch below must not insert them twice.
+        # Resumed: what the first run saved is not fetched again (the shards it finished may be
+        # loaded before any request goes out, so the kill can come before the first one).
+        assert not asked & already_resolved
+        assert workspace.unmaterialized() == missing
+        # The table holds clean-run rows and nothing else, and Dagster recorded no load: the
+        # relaunch below must not insert them twice.
         loaded = query(workspace.resources, TABLE_SQL)
         assert loaded and all(row in clean_run[0] for row in loaded)
+        resolved = {cid for cid, status in statuses(workspace.resources).items() if status == "resolved"}
 
-        # 3. Relaunch the load alone: it inserts nothing twice and asks nothing upstream.
+        # 3. Relaunch: it inserts nothing twice and asks nothing resolved again (the change feed
+        # confirms the unsettled ids the killed run answered).
         replica_admin(url, "/_stats/reset", {})
-        assert workspace.relaunch_unmaterialized()["goldsky_payouts"] == set()
-        payout_requests = replica_admin(url, "/_stats")["ids_requested"]
+        assert workspace.relaunch_unmaterialized() == missing
+        asked = {entity_id[2:] for entity_id in replica_admin(url, "/_stats/ids")["ids"]}
 
-    assert payout_requests == 0
+    assert not asked & resolved
     assert_equals_clean_run(workspace, clean_run, crash_truth)
 
 
@@ -219,25 +224,23 @@ def test_clickhouse_down_while_loading_keeps_the_fetch(tmp_path):
     port = free_port()
     with ReplicaServer(truth.rows.values()) as replica:
         resources = make_resources(tmp_path, replica.url, truth.ids)
-        three = [missing_condition_ids, goldsky_payouts, resolutions_external_ingest]
-        assert dg.materialize(three[:1], resources=resources, tags=FULL_RANGE).success  # the pre-flight checks pass
+        two = [missing_condition_ids, goldsky_payouts]  # the input; the fetch and the load
+        assert dg.materialize(two[:1], resources=resources, tags=FULL_RANGE).success  # the pre-flight checks pass
         working = resources["clickhouse"]
         # ClickHouse stops after the pre-flight checks: the fetch and the load run against a dead server.
         resources["clickhouse"] = ClickHouseResource(url=f"http://default:hunter2-secret@127.0.0.1:{port}/default")
-        failed = dg.materialize(three, selection=three[1:], resources=resources, tags=FULL_RANGE, raise_on_error=False)
+        failed = dg.materialize(two, selection=two[1:], resources=resources, tags=FULL_RANGE, raise_on_error=False)
         assert not failed.success
-        assert [event.step_key for event in failed.all_events if event.is_step_failure] == ["resolutions_external_ingest"]
+        assert [event.step_key for event in failed.all_events if event.is_step_failure] == ["goldsky_payouts"]
+        recorded = {event.materialization.asset_key.to_user_string() for event in failed.get_asset_materialization_events()}
+        assert recorded == {"goldsky_payouts"}  # the fetch is recorded, the load is not
         errors = step_errors(failed)
         assert f"127.0.0.1:{port}" in errors and "hunter2" not in errors, errors
         assert statuses(resources) == {cid: truth.status(cid) for cid in truth.ids}  # the fetch is kept
 
         replica.reset_stats()
         resources["clickhouse"] = working
-        loaded = dg.materialize(
-            [resolutions_external_ingest],
-            resources=resources,
-            tags=FULL_RANGE,
-        )
+        loaded = load_only(resources)
         upstream = replica.stats()
     assert loaded.success
     assert upstream["requests"] == 0

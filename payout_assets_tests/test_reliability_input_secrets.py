@@ -17,7 +17,6 @@ from graphql import print_ast
 
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.input_ids import missing_condition_ids
-from payout_assets.load import resolutions_external_ingest
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.goldsky import GoldskyResource
@@ -168,15 +167,15 @@ def test_secrets_never_appear_in_logs_events_or_errors(tmp_path, monkeypatch, ca
         runs = [backfill(resources, instance=instance)]  # the pre-flight check refuses: ClickHouse is down
         assert not runs[0].success
         # ClickHouse dies after the pre-flight: the fetch (with the key) works, the load fails.
-        three = [missing_condition_ids, goldsky_payouts, resolutions_external_ingest]
-        runs.append(dg.materialize(three, selection=three[1:], resources=resources, instance=instance, tags=FULL_RANGE, raise_on_error=False))
+        two = [missing_condition_ids, goldsky_payouts]  # the input; the fetch and the load
+        runs.append(dg.materialize(two, selection=two[1:], resources=resources, instance=instance, tags=FULL_RANGE, raise_on_error=False))
         assert not runs[1].success
         assert set(statuses(resources).values()) >= {"resolved", "unresolved"}  # the key was accepted
         texts += [str(resources["files"].read("statuses", shard).to_dicts()) for shard in SHARDS]
         # The endpoint refuses the key: the probe, then the fetch's own discovery, fail.
         replica.configure(require_token="another-key")
-        runs.append(dg.materialize(three[:2], resources=resources, instance=instance, tags=FULL_RANGE, raise_on_error=False))
-        runs.append(dg.materialize(three[:2], selection=three[1:2], resources=resources, instance=instance, tags=FULL_RANGE, raise_on_error=False))
+        runs.append(dg.materialize(two, resources=resources, instance=instance, tags=FULL_RANGE, raise_on_error=False))
+        runs.append(dg.materialize(two, selection=two[1:], resources=resources, instance=instance, tags=FULL_RANGE, raise_on_error=False))
         assert not runs[2].success and not runs[3].success
         assert replica.stats()["bearer_seen"]
 

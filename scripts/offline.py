@@ -22,7 +22,7 @@ from payout_assets import settings
 from payout_assets.checks.view_checks import agreement_with_existing
 from payout_assets.definitions import make_resources
 from payout_assets.input_ids import read_input_ids
-from payout_assets.load import resolutions_external_ingest
+from payout_assets import load
 from payout_assets.partitions import SHARDS
 from payout_assets.settings import DATA_DIR, PROJECT_DIR
 from payout_assets.core.statuses import CHAIN_SOURCE, STATUSES, count_statuses
@@ -96,7 +96,7 @@ def summary(resources: dict, seconds: float) -> str:
 
 
 def chain_check_key() -> dg.AssetCheckKey:
-    return dg.AssetCheckKey(resolutions_external_ingest.key, "agreement_with_chain")
+    return dg.AssetCheckKey(load.SPEC.key, "agreement_with_chain")
 
 
 def latest_check_metadata(key: dg.AssetCheckKey) -> dict[str, object]:

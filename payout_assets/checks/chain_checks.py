@@ -12,7 +12,7 @@ import dagster as dg
 from clickhouse_connect.driver.client import Client
 from pydantic import Field
 
-from payout_assets.load import resolutions_external_ingest
+from payout_assets import load
 from payout_assets.metadata import id_list
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.clickhouse import ClickHouseResource
@@ -91,7 +91,7 @@ async def _read(chain: ChainResource, ids: list[str]) -> tuple[dict[str, ChainCo
         return await ctf.conditions(ids)
 
 
-@dg.asset_check(asset=resolutions_external_ingest, name=NAME, description="A sample of loaded payouts equals the contract's, exactly.")
+@dg.asset_check(asset=load.SPEC.key, name=NAME, description="A sample of loaded payouts equals the contract's, exactly.")
 def agreement_with_chain(
     context: dg.AssetCheckExecutionContext,
     config: ChainCheckConfig,

@@ -14,7 +14,7 @@ import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from payout_assets.checks.outcome import logged
-from payout_assets.load import resolutions_external_ingest
+from payout_assets import load
 from payout_assets.metadata import MAX_LISTED, id_list, markdown_table
 from payout_assets.partitions import AFTER_EVERY_ID, IN_ID_RANGE, SHARDS, id_range, shard_groups
 from payout_assets.core.payouts import EXPECTED_VECTORS
@@ -27,7 +27,7 @@ from payout_assets.view import payout_fraction
 EARLIEST_RESOLUTION = "2020-01-01 00:00:00"
 GROUP_ROWS = 30_000  # stored rows a grouping by id reads at a time
 
-_spec = dict(asset=resolutions_external_ingest)
+_spec = dict(asset=load.SPEC.key)
 SPECS = [
     dg.AssetCheckSpec("total_payouts", description="Every resolved id fetched is in the table.", **_spec),
     dg.AssetCheckSpec("payout_sums", description="Numerators sum to a positive denominator.", **_spec),

@@ -16,9 +16,9 @@ import pytest
 from payout_assets.checks.table_checks import table_checks
 from payout_assets.checks.view_checks import view_checks
 from payout_assets.definitions import build_defs
-from payout_assets.fetch import goldsky_payouts
+from payout_assets.fetch import FETCH_SPEC, goldsky_payouts
 from payout_assets.input_ids import missing_condition_ids
-from payout_assets.load import resolutions_external_ingest
+from payout_assets import load
 from payout_assets.partitions import RANGE_TAGS, SHARDS
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.clickhouse import ClickHouseResource
@@ -38,7 +38,7 @@ BACKFILL_COMMAND = [
 ]
 # The target table as the load creates it with the layout settings unset.
 CREATE_TABLE = TableLayout().create_statements()[0]
-BACKFILL = [missing_condition_ids, goldsky_payouts, resolutions_external_ingest, table_checks]
+BACKFILL = [missing_condition_ids, goldsky_payouts, table_checks]  # goldsky_payouts' op loads too
 
 
 def random_ids(count: int, seed: int) -> list[str]:
@@ -121,6 +121,23 @@ def backfill(
         raise_on_error=False,
         **run_options,
     )
+
+
+def fetch_only(resources: dict, **run_options) -> dg.ExecuteInProcessResult:
+    """The input and the fetch over every shard, without the load."""
+    keys = [missing_condition_ids.key, FETCH_SPEC.key]
+    return backfill(resources, assets=[missing_condition_ids, goldsky_payouts], selection=keys, **run_options)
+
+
+def load_only(resources: dict, **run_options) -> dg.ExecuteInProcessResult:
+    """The load alone over every shard, from the Parquet on disk: the README's recovery command."""
+    return backfill(resources, assets=[goldsky_payouts], selection=[load.SPEC.key], **run_options)
+
+
+def materialized(result: dg.ExecuteInProcessResult, key: str) -> dg.AssetMaterialization:
+    """The run's first materialization of the asset `key` (goldsky_payouts' op materializes two)."""
+    return next(event.materialization for event in result.get_asset_materialization_events()
+                if event.materialization.asset_key == dg.AssetKey(key))
 
 
 def build_view(resources: dict) -> dg.ExecuteInProcessResult:
