@@ -6,7 +6,6 @@ import dagster as dg
 
 from payout_assets import settings
 from payout_assets.checks.chain_checks import agreement_with_chain
-from payout_assets.checks.table_checks import table_checks
 from payout_assets.checks.view_checks import view_checks
 from payout_assets.fetch import goldsky_payouts
 from payout_assets.input_ids import missing_condition_ids
@@ -59,7 +58,7 @@ def build_defs() -> dg.Definitions:
     """The code location as the environment configures it now (tests build it with theirs)."""
     return dg.Definitions(
         assets=[missing_condition_ids, goldsky_payouts, vw_resolutions_truth],
-        asset_checks=[table_checks, agreement_with_chain, view_checks],
+        asset_checks=[agreement_with_chain, view_checks],
         sensors=[daily_sensor(settings.value("PAYOUT_SENSOR_INTERVAL_SECONDS"), settings.value("PAYOUT_RECHECK_HOURS"))],
         resources=make_resources(),
         # One process runs every step in order: one rate limiter, and chDB opened by one step at a time.

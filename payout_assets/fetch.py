@@ -17,7 +17,7 @@ from pydantic import Field
 from payout_assets import load
 from payout_assets.chain_fallback import settle_with_chain, settled_by_source
 from payout_assets.chain_times import resolution_times
-from payout_assets.checks import fetch_checks
+from payout_assets.checks import fetch_checks, table_checks
 from payout_assets.checks.outcome import logged
 from payout_assets.core.bounds import AnswerBounds
 from payout_assets.fetch_plan import ShardFetch, batches, ids_to_fetch
@@ -194,6 +194,7 @@ def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, run: Fet
     return sum(row["status"] == RESOLVED for row in rows)
 
 
+TABLE_CHECKS = {spec.name for spec in table_checks.SPECS}
 FETCH_SPEC = dg.AssetSpec(
     "goldsky_payouts",
     deps=[missing_condition_ids],
@@ -210,7 +211,7 @@ FETCH_SPEC = dg.AssetSpec(
     partitions_def=shard_partitions,
     backfill_policy=single_run,
     pool="goldsky",
-    check_specs=fetch_checks.SPECS,
+    check_specs=[*fetch_checks.SPECS, *table_checks.SPECS],
     can_subset=True,
 )
 def goldsky_payouts(
@@ -222,17 +223,34 @@ def goldsky_payouts(
     chain: ChainResource,
     clickhouse: ClickHouseResource,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """The fetch and its checks, and the load: one op, so that each shard is read back for the
-    checks and loaded from a worker thread as soon as its statuses are written, while the later
-    shards' answers are awaited. Either asset can be selected alone; a load that fails leaves
-    the fetch recorded."""
-    selected = context.selected_asset_keys
-    with ThreadPoolExecutor(max_workers=1) as worker, load.ShardLoader(clickhouse, files, worker) as loader:
+    """The fetch and its checks, the load and the table checks: one op, so that each shard is
+    read back for the fetch checks, loaded and read for the table checks from a worker thread as
+    soon as its statuses are written, while the later shards' answers are awaited. Any subset
+    can be selected (the load alone, the checks alone); a load that fails leaves the fetch recorded."""
+    selected, checks_selected = context.selected_asset_keys, {key.name for key in context.selected_asset_check_keys}
+    checks = table_checks.TableChecks(files, clickhouse.layout.reads) if checks_selected & TABLE_CHECKS else None
+    events: list[dg.MaterializeResult | dg.AssetCheckResult] = []
+    failure: Exception | None = None
+    # Nothing is yielded inside this block: a generator left suspended in it (Dagster raising
+    # on an event) would be closed later by the collector, waiting on a worker already gone.
+    with ThreadPoolExecutor(max_workers=1) as worker, load.ShardLoader(clickhouse, files, worker, checks) as loader:
         if FETCH_SPEC.key in selected:
             loading = loader if load.SPEC.key in selected else None
-            yield from _fetch_and_check(context, config, goldsky, files, chain, clickhouse, worker, loading)
-        if load.SPEC.key in selected:
-            yield loader.finish(context.partition_keys, context.log)
+            events += _fetch_and_check(context, config, goldsky, files, chain, clickhouse, worker, loading)
+        try:
+            if load.SPEC.key in selected:
+                events.append(loader.finish(context.partition_keys, context.log))
+            if checks is not None:
+                events += loader.check()
+        except Exception as error:  # raised once the fetch is recorded
+            failure = error
+    for event in events:
+        if isinstance(event, dg.MaterializeResult):
+            yield event
+        elif event.check_name in checks_selected:
+            yield from logged(context, [event])
+    if failure is not None:
+        raise failure
 
 
 def _fetch_and_check(
@@ -244,9 +262,10 @@ def _fetch_and_check(
     clickhouse: ClickHouseResource,
     worker: ThreadPoolExecutor,
     loader: load.ShardLoader | None,
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+) -> list[dg.MaterializeResult | dg.AssetCheckResult]:
     """Every id of the selected shards fetched and given one status; each shard written is read
-    back for the checks and handed to `loader` on `worker` (after the chain settles, if it is on)."""
+    back for the checks and handed to `loader` on `worker` (after the chain settles, if it is on).
+    Returns the fetch's materialization, then its checks' results."""
     started = time.monotonic()
     now = datetime.now(timezone.utc)
     checked_before = datetime.fromisoformat(config.checked_before) if config.checked_before else now
@@ -294,12 +313,8 @@ def _fetch_and_check(
         files.write("fetch_stats", shard, pl.DataFrame([{**stats, "run_id": context.run_id}]))
         per_shard.append({"shard": shard, **{s: counts[s] for s in STATUSES}, **stats})
     metadata = {**_metadata(per_shard, info, time.monotonic() - started), **from_chain}
-    yield dg.MaterializeResult(asset_key=FETCH_SPEC.key, metadata=metadata)
-    checks = [
-        coverage.result(config.min_resolved_share, files, clickhouse),
-        fetch_checks.fetch_health(files, context.run_id),
-    ]
-    yield from logged(context, checks)
+    checks = [coverage.result(config.min_resolved_share, files, clickhouse), fetch_checks.fetch_health(files, context.run_id)]
+    return [dg.MaterializeResult(asset_key=FETCH_SPEC.key, metadata=metadata), *checks]
 
 
 def _metadata(per_shard: list[dict], info: SubgraphInfo | None, seconds: float) -> dict:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from functools import partial
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import polars as pl
@@ -24,6 +25,9 @@ from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.core.statuses import RESOLVED, SOURCE_OF_ROW, SUBGRAPH_SOURCE
 from payout_assets.target_table import TABLE, TableLayout, shape_differences
+
+if TYPE_CHECKING:  # table_checks names this module's asset: imported for the annotation only
+    from payout_assets.checks.table_checks import TableChecks
 
 SOURCE = SUBGRAPH_SOURCE
 LOAD_GROUP_ROWS = 50_000  # input ids of small shards loaded together
@@ -68,10 +72,13 @@ class ShardLoader:
     statuses are final; the shards waiting when the worker comes to them are loaded together
     (consecutive ones while their inputs hold at most LOAD_GROUP_ROWS ids). The first failure
     stops the load, not the caller: `finish` raises it in the caller's thread, after the fetch
-    has recorded what it fetched."""
+    has recorded what it fetched. With `checks`, each group is read for the table checks right
+    after its insert, on the same client."""
 
-    def __init__(self, clickhouse: ClickHouseResource, files: PayoutFiles, worker: ThreadPoolExecutor) -> None:
-        self._clickhouse, self._files, self._worker = clickhouse, files, worker
+    def __init__(
+        self, clickhouse: ClickHouseResource, files: PayoutFiles, worker: ThreadPoolExecutor, checks: "TableChecks | None" = None
+    ) -> None:
+        self._clickhouse, self._files, self._worker, self._checks = clickhouse, files, worker, checks
         self._lock = threading.Lock()
         self._waiting: list[str] = []  # handed over, not loaded yet (the lock guards it)
         self._queued: set[str] = set()
@@ -118,6 +125,14 @@ class ShardLoader:
             },
         )
 
+    def check(self) -> list[dg.AssetCheckResult]:
+        """The table checks' results, once the rest of the table is read (after `finish`, if loading)."""
+        return self._worker.submit(self._check).result()
+
+    def _check(self) -> list[dg.AssetCheckResult]:
+        client = self._client or self._closing.enter_context(self._clickhouse.get_client())
+        return self._checks.results(client)
+
     def _load_waiting(self) -> None:
         with self._lock:
             shards, self._waiting = sorted(self._waiting, key=SHARDS.index), []
@@ -128,6 +143,8 @@ class ShardLoader:
             resolved_rows = partial(self._files.input_statuses, columns=LOAD_COLUMNS, where=pl.col("status") == RESOLVED)
             for group in consecutive_groups(shards, self._files.input_count, LOAD_GROUP_ROWS):
                 inserted, resolved, total = load_rows(client, self._clickhouse.layout, group, resolved_rows)
+                if self._checks is not None:
+                    self._checks.add(client, group)
                 self.inserted.update(inserted)
                 self.resolved, self.total = self.resolved + resolved, self.total + total
         except Exception as error:  # raised by finish(), in the step's thread

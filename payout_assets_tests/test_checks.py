@@ -53,15 +53,18 @@ def load_rows(clickhouse: ClickHouseResource, rows: list[list], create: str = CR
         client.insert(TABLE, rows, column_names=list(TABLE_COLUMNS))
 
 
-def run(check, clickhouse: ClickHouseResource, *args):
+def run(name: str, clickhouse: ClickHouseResource, files: PayoutFiles | None = None, wrap=lambda client: client) -> dg.AssetCheckResult:
+    """The table check `name` over the whole table, as a run that loads no shard reads it."""
+    files = files or PayoutFiles(input_ids_path="none", shards_dir=str(clickhouse.embedded_directory.parent / "no-shards"))
     with clickhouse.get_client() as client:
-        return check(client, *args, TABLE)
+        results = table_checks.TableChecks(files, TABLE).results(wrap(client))
+    return next(result for result in results if result.check_name == name)
 
 
 CLEAN = [table_row(A, [1, 0], 1), table_row(B, [0, 1], 1), table_row(C, [1, 1], 2)]
 
 
-@pytest.mark.parametrize("check", [table_checks.payout_sums, table_checks.winning_index, table_checks.resolved_dates, table_checks.unique_condition_ids, table_checks.payout_shape])
+@pytest.mark.parametrize("check", ["payout_sums", "winning_index", "resolved_dates", "unique_condition_ids", "payout_shape"])
 def test_table_checks_pass_on_clean_rows(clickhouse, check):
     load_rows(clickhouse, CLEAN)
     assert run(check, clickhouse).passed
@@ -69,7 +72,7 @@ def test_table_checks_pass_on_clean_rows(clickhouse, check):
 
 def test_payout_sums_names_a_row_whose_numerators_miss_the_denominator(clickhouse):
     load_rows(clickhouse, CLEAN + [table_row("d" * 64, [1, 0], 2)])
-    result = run(table_checks.payout_sums, clickhouse)
+    result = run("payout_sums", clickhouse)
     assert not result.passed and result.severity.value == "ERROR"
     assert result.metadata["bad_rows"].value == 1
     assert result.metadata["first_bad_ids"].value == ["d" * 64]
@@ -77,7 +80,7 @@ def test_payout_sums_names_a_row_whose_numerators_miss_the_denominator(clickhous
 
 def test_winning_index_out_of_range(clickhouse):
     load_rows(clickhouse, CLEAN + [table_row("d" * 64, [0, 1], 1, winning=2), table_row("e" * 64, [0, 1], 1, winning=0)])
-    result = run(table_checks.winning_index, clickhouse)
+    result = run("winning_index", clickhouse)
     assert not result.passed and result.severity.value == "ERROR"
     assert result.metadata["bad_rows"].value == 2
 
@@ -85,19 +88,23 @@ def test_winning_index_out_of_range(clickhouse):
 def test_resolved_dates_in_the_future_or_before_2020(clickhouse):
     future = (NOW + timedelta(days=2)).replace(tzinfo=None)
     load_rows(clickhouse, CLEAN + [table_row("d" * 64, [1, 0], 1, resolved_at=future), table_row("e" * 64, [1, 0], 1, resolved_at=datetime(2019, 1, 1))])
-    result = run(table_checks.resolved_dates, clickhouse)
+    result = run("resolved_dates", clickhouse)
     assert not result.passed and result.severity.value == "ERROR"
     assert result.metadata["bad_rows"].value == 2
     assert {row.split("'")[1] for row in result.metadata["first_bad_rows"].value} == {"d" * 64, "e" * 64}
     assert result.metadata["from_subgraph"].value == 5
 
 
-def test_id_ranges_cover_every_hex_id_once_in_ranges_of_about_group_rows():
-    assert table_checks.id_ranges(0) == table_checks.id_ranges(table_checks.GROUP_ROWS) == [{"low": "0000", "high": "g"}]
-    ranges = table_checks.id_ranges(146 * table_checks.GROUP_ROWS)
-    assert len(ranges) == 146 and ranges[0]["low"] == "0000" and ranges[-1]["high"] == "g"
+def test_id_ranges_cut_a_group_of_shards_into_ranges_of_about_group_rows_without_gap_or_overlap():
+    every = list(table_checks.SHARDS)
+    assert table_checks.id_ranges(every, 0) == table_checks.id_ranges(every, table_checks.GROUP_ROWS) == [{"low": "0", "high": "g"}]
+    ranges = table_checks.id_ranges(every, 146 * table_checks.GROUP_ROWS)
+    assert len(ranges) == 146 and ranges[0]["low"] == "0" and ranges[-1]["high"] == "g"
     assert all(one["high"] == following["low"] for one, following in zip(ranges, ranges[1:]))  # no gap, no overlap
     assert all(one["low"] < one["high"] for one in ranges)
+    assert table_checks.id_ranges(["3", "4"], 3 * table_checks.GROUP_ROWS) == [
+        {"low": "3", "high": "3aaa"}, {"low": "3aaa", "high": "4555"}, {"low": "4555", "high": "5"}]
+    assert len(table_checks.id_ranges(["f"], 10**9)) == 16**3  # at most one range a 4-digit prefix
 
 
 @pytest.fixture(params=["one range", "a range a row"])
@@ -111,7 +118,7 @@ def test_duplicate_and_malformed_ids(clickhouse, group_rows):
     # A table created by hand with another sorting key keeps duplicates even under FINAL.
     other_key = CREATE_TABLE.replace("ORDER BY condition_id", "ORDER BY (condition_id, payout_denominator)")
     load_rows(clickhouse, CLEAN + [table_row(A, [2, 0], 2), table_row("0x" + B[2:], [0, 1], 1)], create=other_key)
-    result = run(table_checks.unique_condition_ids, clickhouse)
+    result = run("unique_condition_ids", clickhouse)
     assert not result.passed and result.severity.value == "ERROR"
     assert result.metadata["duplicated_ids"].value == [A]
     assert result.metadata["malformed_ids"].value == ["0x" + B[2:]]
@@ -124,7 +131,7 @@ def test_versions_of_one_id_that_disagree_on_the_payout_are_named(clickhouse, gr
         client.command(f"SYSTEM STOP MERGES {TABLE}")  # as right after a run, before a background merge
     load_rows(clickhouse, CLEAN)
     load_rows(clickhouse, [table_row(A, [0, 1], 1)[:9] + [2], table_row(C, [2, 2], 4)[:9] + [2]])
-    result = run(table_checks.unique_condition_ids, clickhouse)
+    result = run("unique_condition_ids", clickhouse)
     assert not result.passed and result.severity.value == "ERROR"
     assert result.metadata["ids_whose_versions_disagree"].value == 1  # C's [2,2]/4 is its [1,1]/2
     assert result.metadata["first_disagreeing_versions"].value == [f"{A}: version 1 [1, 0]/1, version 2 [0, 1]/1"]
@@ -133,7 +140,7 @@ def test_versions_of_one_id_that_disagree_on_the_payout_are_named(clickhouse, gr
 
 def test_payout_shape_warns_on_vectors_uma_never_reports(clickhouse):
     load_rows(clickhouse, CLEAN + [table_row("d" * 64, [1, 2], 3)])
-    result = run(table_checks.payout_shape, clickhouse)
+    result = run("payout_shape", clickhouse)
     assert not result.passed and result.severity.value == "WARN"
     assert result.metadata["unusual_rows"].value == 1
 
@@ -169,13 +176,13 @@ def write_shard(files: PayoutFiles, rows: list[tuple[str, str]], requests: int =
 def test_total_payouts_errors_when_a_fetched_resolution_is_not_in_the_table(clickhouse, files):
     write_shard(files, [(A, "resolved"), ("a" * 63 + "1", "resolved"), ("a" + "0" * 63, "resolved")])
     load_rows(clickhouse, [table_row(A, [1, 0], 1), table_row("a" + "0" * 63, [1, 0], 1)])
-    result = run(table_checks.total_payouts, clickhouse, files)
+    result = run("total_payouts", clickhouse, files)
     assert not result.passed and result.severity.value == "ERROR"
     assert result.metadata["first_missing_ids"].value == ["a" * 63 + "1"]
     assert "| a | 3 | 2 | 1 |" in result.metadata["per_shard"].value  # resolved fetched, rows, missing
     assert "| b | 0 | 0 | 0 |" in result.metadata["per_shard"].value
     load_rows(clickhouse, [table_row("a" * 63 + "1", [1, 0], 1)])
-    assert run(table_checks.total_payouts, clickhouse, files).passed
+    assert run("total_payouts", clickhouse, files).passed
 
 
 def test_total_payouts_finds_an_id_swapped_for_another_of_the_same_shard(clickhouse, files):
@@ -183,7 +190,7 @@ def test_total_payouts_finds_an_id_swapped_for_another_of_the_same_shard(clickho
     swapped = "a" * 63 + "1"
     write_shard(files, [(A, "resolved"), (swapped, "resolved")])
     load_rows(clickhouse, [table_row(A, [1, 0], 1), table_row("a" + "0" * 63, [1, 0], 1)])
-    result = run(table_checks.total_payouts, clickhouse, files)
+    result = run("total_payouts", clickhouse, files)
     assert not result.passed and result.metadata["first_missing_ids"].value == [swapped]
     assert "| a | 2 | 2 | 1 |" in result.metadata["per_shard"].value
 
@@ -191,7 +198,7 @@ def test_total_payouts_finds_an_id_swapped_for_another_of_the_same_shard(clickho
 def test_total_payouts_passes_when_the_table_also_holds_other_ids(clickhouse, files):
     write_shard(files, [(A, "resolved")])
     load_rows(clickhouse, [table_row(A, [1, 0], 1), table_row("a" + "0" * 63, [1, 0], 1)])
-    result = run(table_checks.total_payouts, clickhouse, files)
+    result = run("total_payouts", clickhouse, files)
     assert result.passed and "| a | 1 | 2 | 0 |" in result.metadata["per_shard"].value
 
 
@@ -208,8 +215,7 @@ class NoIdsBroughtOver:
 def test_total_payouts_compares_digests_not_ids_when_the_table_holds_exactly_the_resolved_ids(clickhouse, files):
     write_shard(files, [(A, "resolved"), ("a" + "0" * 63, "resolved"), ("a" * 63 + "1", "unresolved")])
     load_rows(clickhouse, [table_row(A, [1, 0], 1), table_row("a" + "0" * 63, [1, 0], 1)])
-    with clickhouse.get_client() as client:
-        assert table_checks.total_payouts(NoIdsBroughtOver(client), files, TABLE).passed
+    assert run("total_payouts", clickhouse, files, wrap=NoIdsBroughtOver).passed
 
 
 def test_id_digests_are_what_clickhouse_computes(clickhouse):

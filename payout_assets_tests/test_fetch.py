@@ -1,14 +1,18 @@
 """The fetch: a shorter input forgets nothing that was settled (issue 11), the progress it logs,
 and its checks' reading of each shard while later answers are awaited (issue 14)."""
 
+import gc
+import threading
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from payout_assets.checks import fetch_checks
 from payout_assets.checks.fetch_checks import Coverage
+from payout_assets.checks.table_checks import TableChecks
+from payout_assets import fetch, load
 from payout_assets.fetch import Progress
-from payout_assets import load
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
 from payout_assets_tests.support import Truth, backfill, materialized, check_results, log_messages, make_resources, make_truth, query
@@ -65,14 +69,15 @@ def test_a_fetch_shorter_than_the_progress_interval_logs_one_line(tmp_path: Path
     assert line.startswith(f"fetched 300/300 ids, {len(truth.resolved())} resolved, ") and line.endswith("ETA 0 s")
 
 
-def test_each_shard_is_read_back_and_loaded_while_later_shards_are_still_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_each_shard_is_read_back_loaded_and_checked_while_later_shards_are_still_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     truth = make_truth(400, seed=21)
     with ReplicaServer(truth.rows.values(), latency=0.05) as replica:
         # One request at a time, one per shard: shard 0 is written while 15 requests are still to go.
         resources = make_resources(tmp_path, replica.url, truth.ids, max_in_flight=1)
         answered_when_read: dict[str, int] = {}
         answered_when_loaded: dict[str, int] = {}
-        add, load_rows = Coverage.add, load.load_rows
+        answered_when_checked: dict[str, int] = {}
+        add, load_rows, check = Coverage.add, load.load_rows, TableChecks.add
 
         def spied_add(coverage: Coverage, files, shard: str) -> None:
             answered_when_read[shard] = replica.stats()["accepted"]
@@ -82,12 +87,34 @@ def test_each_shard_is_read_back_and_loaded_while_later_shards_are_still_asked(t
             answered_when_loaded.update(dict.fromkeys(group, replica.stats()["accepted"]))
             return load_rows(client, layout, group, read)
 
+        def spied_check(checks: TableChecks, client, group: list[str]) -> None:
+            answered_when_checked.update(dict.fromkeys(group, replica.stats()["accepted"]))
+            check(checks, client, group)
+
         monkeypatch.setattr(Coverage, "add", spied_add)
+        monkeypatch.setattr(TableChecks, "add", spied_check)
         monkeypatch.setattr(load, "load_rows", spied_load_rows)
         result = backfill(resources)
         answered = replica.stats()["accepted"]
     assert result.success and check_results(result)["coverage_vs_input"].metadata["valid_input_ids"].value == 400
-    assert sorted(answered_when_read) == sorted(answered_when_loaded) == list(SHARDS)
+    assert sorted(answered_when_read) == sorted(answered_when_loaded) == sorted(answered_when_checked) == list(SHARDS)
     assert answered_when_read["0"] < answered - 10  # read back long before the last shard's answer
-    assert answered_when_loaded["0"] < answered - 10  # and loaded
+    assert answered_when_loaded["0"] < answered - 10  # loaded
+    assert answered_when_checked["0"] < answered - 10  # and read for the table checks
+    assert check_results(result)["total_payouts"].metadata["unique_conditions"].value == len(truth.resolved())
     assert query(resources, f"SELECT count() FROM {TABLE}") == [(len(truth.resolved()),)]
+
+
+def test_a_step_dagster_fails_on_an_event_leaves_nothing_waiting_on_its_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Dagster refuses one of the fetch's check results (one naming no asset, in an op of two):
+    the op's generator is left suspended and closed later by the collector, which must not wait
+    on the worker thread it used (it once did, forever, and the run's process never exited)."""
+    truth = make_truth(50, seed=9)
+    monkeypatch.setattr(fetch_checks, "fetch_health", lambda *args: dg.AssetCheckResult(check_name="fetch_health", passed=True))
+    with ReplicaServer(truth.rows.values()) as replica:
+        result = backfill(make_resources(tmp_path, replica.url, truth.ids))
+    assert not result.success
+    del result
+    collected = threading.Event()
+    threading.Thread(target=lambda: (gc.collect(), collected.set()), daemon=True).start()
+    assert collected.wait(60), "closing the failed step's generator waits on its worker thread"

@@ -91,7 +91,7 @@ async def _read(chain: ChainResource, ids: list[str]) -> tuple[dict[str, ChainCo
         return await ctf.conditions(ids)
 
 
-@dg.asset_check(asset=load.SPEC.key, name=NAME, description="A sample of loaded payouts equals the contract's, exactly.")
+@dg.asset_check(asset=load.SPEC.key, name=NAME, description="A sample of loaded payouts equals the contract's, exactly.", pool="clickhouse")
 def agreement_with_chain(
     context: dg.AssetCheckExecutionContext,
     config: ChainCheckConfig,

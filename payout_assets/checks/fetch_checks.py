@@ -14,9 +14,10 @@ RETRY_WARN_SHARE = 0.01
 
 # goldsky_payouts' own checks, evaluated in its step: the seed's coverage validation and its
 # worker-checkpoint analysis, from the shard Parquet.
+ASSET = dg.AssetKey("goldsky_payouts")  # its op also materializes resolutions_external_ingest
 SPECS = [
-    dg.AssetCheckSpec("coverage_vs_input", asset="goldsky_payouts", description="Resolved share of valid input ids; every id has one status."),
-    dg.AssetCheckSpec("fetch_health", asset="goldsky_payouts", description="Requests, retries, 429s and failed ids per shard."),
+    dg.AssetCheckSpec("coverage_vs_input", asset=ASSET, description="Resolved share of valid input ids; every id has one status."),
+    dg.AssetCheckSpec("fetch_health", asset=ASSET, description="Requests, retries, 429s and failed ids per shard."),
 ]
 
 
@@ -64,8 +65,9 @@ class Coverage:
             "ids_with_two_statuses": id_list(duplicated),
         }
         if unaccounted or duplicated:
-            return dg.AssetCheckResult(check_name="coverage_vs_input", passed=False, metadata=metadata)
+            return dg.AssetCheckResult(asset_key=ASSET, check_name="coverage_vs_input", passed=False, metadata=metadata)
         return dg.AssetCheckResult(
+            asset_key=ASSET,
             check_name="coverage_vs_input",
             passed=share >= min_resolved_share,
             severity=dg.AssetCheckSeverity.WARN,
@@ -113,8 +115,8 @@ def fetch_health(files: PayoutFiles, run_id: str) -> dg.AssetCheckResult:
         "earlier_runs_per_shard": markdown_table(earlier, ["run_id", *columns]),
     }
     if failed.height:
-        return dg.AssetCheckResult(check_name="fetch_health", passed=False, metadata=metadata)
+        return dg.AssetCheckResult(asset_key=ASSET, check_name="fetch_health", passed=False, metadata=metadata)
     suspicious = retry_share > RETRY_WARN_SHARE or malformed.height or totals["unrequested_entities"]
     return dg.AssetCheckResult(
-        check_name="fetch_health", passed=not suspicious, severity=dg.AssetCheckSeverity.WARN, metadata=metadata
+        asset_key=ASSET, check_name="fetch_health", passed=not suspicious, severity=dg.AssetCheckSeverity.WARN, metadata=metadata
     )
