@@ -143,7 +143,8 @@ def missing_condition_ids(
     run_lock: RunLock,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Condition ids that lack payout data, normalised to 64 lowercase hex, per shard; then the
-    pre-flight checks, whose endpoint probe goes out with the input's first valid id."""
+    pre-flight checks: ClickHouse is read and the endpoint probed (with the input's first valid
+    id) from worker threads while the input is split."""
     selected, per_shard = set(context.partition_keys), {}
 
     def write(shard: str, ids: pl.DataFrame) -> None:
@@ -151,7 +152,8 @@ def missing_condition_ids(
             files.write("ids", shard, ids)
             per_shard[shard] = ids.height
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        table = pool.submit(preflight.clickhouse_ready, clickhouse)
         probe = preflight.EndpointProbe(pool, goldsky, files, config, context.run.run_id, context.log)
         parsed = split_input_ids(files, clickhouse, write, on_valid_id=probe.start)
         write_summary(files, parsed)
@@ -171,4 +173,4 @@ def missing_condition_ids(
                 "ids_per_shard": dg.MetadataValue.json(per_shard),
             }
         )
-        yield from logged(context, preflight.preflight_results(parsed, files, goldsky, clickhouse, probe))
+        yield from logged(context, preflight.preflight_results(parsed, files, goldsky, clickhouse, table, probe))

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -320,6 +321,26 @@ def test_the_probe_goes_out_while_the_input_is_read(tmp_path):
     assert stats["requests"] == 1
     first_shard_written = min(path.stat().st_mtime for path in (tmp_path / "shards" / "ids").glob("*.parquet"))
     assert stats["first_request_at"] < first_shard_written
+
+
+def test_clickhouse_is_read_while_the_input_is_split(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """Opening chDB (0.5 s) overlaps reading the input: the readiness read starts before the
+    first shard's ids are written, and its finding is still the check's."""
+    started: list[float] = []
+    ready = preflight.clickhouse_ready
+
+    def spied_ready(clickhouse: ClickHouseResource):
+        started.append(time.time())
+        return ready(clickhouse)
+
+    monkeypatch.setattr(preflight, "clickhouse_ready", spied_ready)
+    with ReplicaServer([]) as replica:
+        resources = make_resources(tmp_path, replica.url, random_ids(6 * BLOCK_LINES, seed=4))
+        load_rows(resources["clickhouse"], [], create=CREATE_TABLE.replace("payout_denominator UInt32", "payout_denominator UInt8"))
+        result = backfill(resources, assets=[missing_condition_ids])
+    assert check_results(result)["clickhouse_ready"].metadata["problem"].value == "column payout_denominator is UInt8, expected UInt32"
+    first_shard_written = min(path.stat().st_mtime for path in (tmp_path / "shards" / "ids").glob("*.parquet"))
+    assert len(started) == 1 and started[0] < first_shard_written
 
 
 def test_preflight_sends_no_request_for_an_input_without_valid_ids(tmp_path):
