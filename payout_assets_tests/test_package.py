@@ -1,5 +1,5 @@
 """What importing the package does before anything else: the allocator settings that must precede
-polars and chDB."""
+polars and chDB, and what it leaves to the steps that need it."""
 
 import os
 import subprocess
@@ -23,3 +23,11 @@ def test_the_allocators_return_freed_pages_whatever_the_parent_process_passed_do
         run = subprocess.run([sys.executable, "-c", PROBE], env={**bare, **inherited}, capture_output=True, text=True, check=True)
         # Set before polars loaded; chDB loads at the first client.
         assert run.stdout.strip() == "False ['dirty_decay_ms:0', 'muzzy_decay_ms:0'] ['dirty_decay_ms:200', 'muzzy_decay_ms:0']"
+
+
+def test_loading_the_code_location_leaves_eth_abi_to_the_chain():
+    """eth-abi takes 0.23 s to import: a run, sensor tick or code-location load with the chain
+    off does not pay it."""
+    probe = "import sys, payout_assets.definitions; print(sorted(m for m in ('eth_abi', 'eth_utils') if m in sys.modules))"
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"

@@ -9,18 +9,13 @@ call per outcome slot: four for Polymarket's binary markets.
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from eth_abi import decode, encode
-from eth_abi.exceptions import DecodingError
-from eth_utils import event_signature_to_log_topic, function_signature_to_4byte_selector
-
 from payout_assets.core.subgraph import RequestStats
 from payout_assets.resources.rpc_client import RpcCall, RpcClient, RpcResult
 from payout_assets.settings import POLYMARKET_CTF
 
 MAX_OUTCOME_SLOTS = 256  # prepareCondition refuses more, so a larger count is a broken answer
-RESOLUTION_TOPIC = "0x" + event_signature_to_log_topic(
-    "ConditionResolution(bytes32,address,bytes32,uint256,uint256[])"
-).hex()
+# keccak256("ConditionResolution(bytes32,address,bytes32,uint256,uint256[])"), the event's topic.
+RESOLUTION_TOPIC = "0xb44d84d3289691f71497564b85d4233648d9dbae8cbdbb4329f301c3a0185894"
 
 UNKNOWN, UNRESOLVED, RESOLVED, FAILED = "unknown", "unresolved", "resolved", "failed"
 
@@ -49,11 +44,21 @@ class Resolution:
     block_number: int
 
 
+# eth-abi is imported where it is used: importing it takes 0.23 s (eth-utils reads its list
+# of networks), which every run, sensor tick and code-location load paid with the chain off.
+
+
 def _call_data(signature: str, types: Sequence[str], values: Sequence[object]) -> str:
+    from eth_abi import encode
+    from eth_utils import function_signature_to_4byte_selector
+
     return "0x" + (function_signature_to_4byte_selector(signature) + encode(types, values)).hex()
 
 
 def _uint(answer: RpcResult) -> int:
+    from eth_abi import decode
+    from eth_abi.exceptions import DecodingError
+
     if answer.error is not None:
         raise MalformedAnswer(answer.error)
     try:
