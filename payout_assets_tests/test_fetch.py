@@ -15,7 +15,9 @@ from payout_assets import fetch, load
 from payout_assets.fetch import Progress
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
-from payout_assets_tests.support import Truth, backfill, materialized, check_results, log_messages, make_resources, make_truth, query
+from payout_assets_tests.support import (
+    Truth, backfill, check_results, load_only, log_messages, make_resources, make_truth, materialized, query,
+)
 from subgraph_replica import ReplicaServer
 
 
@@ -72,8 +74,10 @@ def test_a_fetch_shorter_than_the_progress_interval_logs_one_line(tmp_path: Path
 def test_each_shard_is_read_back_loaded_and_checked_while_later_shards_are_still_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     truth = make_truth(400, seed=21)
     with ReplicaServer(truth.rows.values(), latency=0.05) as replica:
-        # One request at a time, one per shard: shard 0 is written while 15 requests are still to go.
+        # One request at a time, one per shard: shard 0 is written while 15 requests are still to go;
+        # and each shard is a group's worth of ids, as from 1,000,000 ids on.
         resources = make_resources(tmp_path, replica.url, truth.ids, max_in_flight=1)
+        monkeypatch.setattr(load, "LOAD_GROUP_ROWS", 1)
         answered_when_read: dict[str, int] = {}
         answered_when_loaded: dict[str, int] = {}
         answered_when_checked: dict[str, int] = {}
@@ -102,6 +106,40 @@ def test_each_shard_is_read_back_loaded_and_checked_while_later_shards_are_still
     assert answered_when_loaded["0"] < answered - 10  # loaded
     assert answered_when_checked["0"] < answered - 10  # and read for the table checks
     assert check_results(result)["total_payouts"].metadata["unique_conditions"].value == len(truth.resolved())
+    assert query(resources, f"SELECT count() FROM {TABLE}") == [(len(truth.resolved()),)]
+
+
+def test_small_shards_wait_for_each_other_and_are_loaded_and_checked_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A group's load and table reads cost about the same whatever its size: shards holding
+    fewer than LOAD_GROUP_ROWS ids together are loaded once, after the last answer, in groups
+    of consecutive shards holding at most that many."""
+    truth = make_truth(400, seed=22)
+    loaded: list[list[str]] = []
+    checked: list[list[str]] = []
+    load_rows, check = load.load_rows, TableChecks.add
+
+    def spied_load_rows(client, layout, group: list[str], read):
+        loaded.append(group)
+        return load_rows(client, layout, group, read)
+
+    def spied_check(checks: TableChecks, client, group: list[str]) -> None:
+        checked.append(group)
+        check(checks, client, group)
+
+    monkeypatch.setattr(load, "load_rows", spied_load_rows)
+    monkeypatch.setattr(TableChecks, "add", spied_check)
+    with ReplicaServer(truth.rows.values()) as replica:
+        resources = make_resources(tmp_path, replica.url, truth.ids)
+        assert backfill(resources).success
+        loaded_all_at_once = loaded.copy()
+        loaded.clear()
+        monkeypatch.setattr(load, "LOAD_GROUP_ROWS", 60)  # 2-3 shards of about 25 ids
+        assert load_only(resources).success
+    assert loaded_all_at_once == checked[:1] == [list(SHARDS)]
+    assert [shard for group in loaded for shard in group] == list(SHARDS)
+    ids_in = {shard: sum(cid.startswith(shard) for cid in truth.ids) for shard in SHARDS}
+    assert all(len(group) == 1 or sum(map(ids_in.get, group)) <= 60 for group in loaded)
+    assert max(map(len, loaded)) > 1
     assert query(resources, f"SELECT count() FROM {TABLE}") == [(len(truth.resolved()),)]
 
 
