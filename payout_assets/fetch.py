@@ -289,6 +289,8 @@ def _fetch_and_check(
     for fetch in shards.values():
         _add_work(run, fetch)
     info = asyncio.run(_fetch(goldsky.client(context.log), run, context)) if run.shards else None
+    if loader is not None and not chain.enabled:  # every shard is written: load the last ones while the fetch is reported
+        loader.flush()
     from_chain = {}
     if chain.enabled:
         from_chain = settle_with_chain(chain, files, list(shards), info, now, context.log)

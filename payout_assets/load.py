@@ -103,10 +103,14 @@ class ShardLoader:
         self._hand_over([shard])
         self._tasks.append(self._worker.submit(self._load_waiting, everything=False))
 
+    def flush(self) -> None:
+        """Load every shard waiting, however few ids they hold: no more are coming before `finish`."""
+        self._tasks.append(self._worker.submit(self._load_waiting, everything=True))
+
     def finish(self, shards: list[str], log: logging.Logger) -> dg.MaterializeResult:
         """Load every shard waiting and those of `shards` not handed over yet, wait for the worker, and report."""
         self._hand_over([shard for shard in shards if shard not in self._queued])
-        self._tasks.append(self._worker.submit(self._load_waiting, everything=True))
+        self.flush()
         for task in self._tasks:
             task.result()
         if self._error is not None:

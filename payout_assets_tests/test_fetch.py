@@ -143,6 +143,28 @@ def test_small_shards_wait_for_each_other_and_are_loaded_and_checked_together(tm
     assert query(resources, f"SELECT count() FROM {TABLE}") == [(len(truth.resolved()),)]
 
 
+def test_the_last_small_shards_are_loaded_while_the_fetch_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Once the last shard is written, the shards still waiting are loaded at once: the fetch's
+    checks are computed meanwhile, not before."""
+    truth = make_truth(200, seed=23)
+    load_started, waited = threading.Event(), []
+    load_rows, fetch_health = load.load_rows, fetch_checks.fetch_health
+
+    def spied_load_rows(*args):
+        load_started.set()
+        return load_rows(*args)
+
+    def spied_fetch_health(*args):
+        waited.append(load_started.wait(timeout=10))
+        return fetch_health(*args)
+
+    monkeypatch.setattr(load, "load_rows", spied_load_rows)
+    monkeypatch.setattr(fetch_checks, "fetch_health", spied_fetch_health)
+    with ReplicaServer(truth.rows.values()) as replica:
+        result = backfill(make_resources(tmp_path, replica.url, truth.ids))
+    assert result.success and waited == [True]
+
+
 def test_a_step_dagster_fails_on_an_event_leaves_nothing_waiting_on_its_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Dagster refuses one of the fetch's check results (one naming no asset, in an op of two):
     the op's generator is left suspended and closed later by the collector, which must not wait
