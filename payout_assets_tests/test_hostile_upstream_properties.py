@@ -70,6 +70,18 @@ def test_any_entity_values_give_one_status_per_asked_id(entities, block, shape):
     assert to_frame(rows).height == len(ASKED)  # and every row fits the Parquet schema
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(entities=st.lists(entity, max_size=10), shape=st.sampled_from(SHAPES))
+def test_a_payout_read_once_for_a_batch_gives_each_id_the_row_it_gets_alone(entities, shape):
+    """Entities that share payout fields share one reading: each id's row is still the one its
+    entity gets in a batch of its own, its resolution time and its reason included."""
+    rows, _ = classify(BatchAnswer(ids=ASKED, entities=entities, block_number=3), shape, NOW)
+    for row in rows:
+        alone = [item for item in entities if str(item.get("id")) == f"0x{row['condition_id']}"]
+        [row_alone], _ = classify(BatchAnswer(ids=[row["condition_id"]], entities=alone, block_number=3), shape, NOW)
+        assert row == row_alone
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(0, 10**4), min_size=1, max_size=8).filter(any))
 def test_shares_as_graph_node_rounds_them_give_back_the_exact_vector(numerators):
