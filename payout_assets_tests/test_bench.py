@@ -5,6 +5,7 @@ its plumbing honest: the run, the event log, the replica's counters and the trut
 """
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import polars as pl
 import pytest
@@ -43,3 +44,8 @@ def test_benchmark_backfill_matches_the_truth(tmp_path: Path):
     flipped = truth.with_columns(status=pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("failed")).otherwise("status"))
     files = PayoutFiles(input_ids_path=str(tmp_path / "ids.txt"), shards_dir=str(tmp_path / "shards"))
     assert check(flipped, files, ClickHouseResource(url=f"{CHDB_SCHEME}{tmp_path / 'chdb'}"))
+
+
+def test_a_phase_no_memory_sample_fell_in_shows_none_rather_than_zero():
+    result = SimpleNamespace(ids=20_000, phases={"start-up": 2.0, "between steps": 0.01}, phase_rss_mb={"start-up": 170.0})
+    assert phase_rows([result], rss=True) == [{"ids": "20,000", "start-up": "170", "between steps": "-"}]

@@ -318,11 +318,12 @@ def format_table(rows: list[dict[str, str]]) -> str:
 
 
 def phase_rows(results: list[BenchResult], rss: bool = False) -> list[dict[str, str]]:
-    """Seconds (or the highest RSS, MB) per phase, one row per run; phases in the order the first
-    run went through them."""
+    """Seconds (or the highest RSS, MB; "-" where no 20 ms sample fell in the phase) per phase, one
+    row per run; phases in the order the first run went through them."""
     names = list(dict.fromkeys(name for result in results for name in result.phases))
     if rss:
-        return [{"ids": f"{r.ids:,}", **{n: f"{r.phase_rss_mb.get(n, 0.0):.0f}" for n in names}} for r in results]
+        return [{"ids": f"{r.ids:,}", **{n: f"{r.phase_rss_mb.get(n, 0.0):.0f}" if r.phase_rss_mb.get(n) else "-"
+                                         for n in names}} for r in results]
     return [{"ids": f"{r.ids:,}", **{n: f"{r.phases.get(n, 0.0):.2f}" for n in names}} for r in results]
 
 
