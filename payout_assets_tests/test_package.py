@@ -22,7 +22,7 @@ def test_the_allocators_return_freed_pages_whatever_the_parent_process_passed_do
     for inherited in ({}, inherited_settings):
         run = subprocess.run([sys.executable, "-c", PROBE], env={**bare, **inherited}, capture_output=True, text=True, check=True)
         # Set before polars loaded; chDB loads at the first client.
-        assert run.stdout.strip() == "False ['dirty_decay_ms:0', 'muzzy_decay_ms:0'] ['dirty_decay_ms:200', 'muzzy_decay_ms:0']"
+        assert run.stdout.strip() == "False ['dirty_decay_ms:0', 'muzzy_decay_ms:0'] ['dirty_decay_ms:0', 'muzzy_decay_ms:0']"
 
 
 def test_loading_the_code_location_leaves_eth_abi_to_the_chain():
