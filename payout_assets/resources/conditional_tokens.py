@@ -45,7 +45,7 @@ class Resolution:
 
 
 # eth-abi is imported where it is used: importing it takes 0.23 s (eth-utils reads its list
-# of networks), which every run, sensor tick and code-location load paid with the chain off.
+# of networks), which every run and every load of the code location paid with the chain off.
 
 
 def _call_data(signature: str, types: Sequence[str], values: Sequence[object]) -> str:
