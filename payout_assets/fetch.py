@@ -20,7 +20,7 @@ from payout_assets.chain_times import resolution_times
 from payout_assets.checks import fetch_checks, table_checks
 from payout_assets.checks.outcome import logged
 from payout_assets.core.bounds import AnswerBounds
-from payout_assets.fetch_plan import ShardFetch, batches, ids_to_fetch
+from payout_assets.fetch_plan import Part, ShardFetch, ids_to_fetch, packed_batches
 from payout_assets.input_ids import missing_condition_ids
 from payout_assets.metadata import markdown_table
 from payout_assets.partitions import shard_partitions, single_run
@@ -28,7 +28,7 @@ from payout_assets.recheck import ANSWERED, FeedCost, read_feed, settle_from_fee
 from payout_assets.resources.chain import ChainResource
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.goldsky import GoldskyResource
-from payout_assets.core.subgraph import MAX_IDS_PER_REQUEST, BatchAnswer, SubgraphInfo
+from payout_assets.core.subgraph import MAX_IDS_PER_REQUEST, BatchAnswer, ChangeFeed, SubgraphInfo
 from payout_assets.resources.goldsky_client import GoldskyClient
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.resources.run_lock import RunLock
@@ -115,23 +115,33 @@ async def _fetch(client: GoldskyClient, run: FetchRun, context: dg.AssetExecutio
             feed = await read_feed(client, info, cost, next(iter(run.shards.values())).stats, log)
         query = info.shape.query()
         scheduled: set[asyncio.Task] = set()
-        for shard, fetch in run.shards.items():
-            fetch.previous, ids = run.plan(shard)
-            if feed is not None:
-                asked = len(ids)
-                ids = settle_from_feed(feed, fetch, ids, info, client.bounds)
-                progress.total_ids -= asked - len(ids)
-            shard_batches = batches(ids)
-            fetch.pending = len(shard_batches)
-            if not shard_batches:  # the change feed answered for all of this shard
-                run.finish(fetch)
-            for batch in shard_batches:
-                if len(scheduled) >= run.ahead:
-                    scheduled = await _record_finished(scheduled, run, info, progress, client.bounds, log)
-                scheduled.add(asyncio.create_task(_fetch_one(client, query, shard, batch)))
+        for batch in packed_batches(_planned(run, feed, progress, info, client.bounds)):
+            for part in batch:
+                fetch = run.shards[part.shard]
+                fetch.pending += 1
+                fetch.batched = part.last
+            if len(scheduled) >= run.ahead:
+                scheduled = await _record_finished(scheduled, run, info, progress, client.bounds, log)
+            scheduled.add(asyncio.create_task(_fetch_one(client, query, batch)))
         while scheduled:
             scheduled = await _record_finished(scheduled, run, info, progress, client.bounds, log)
     return info
+
+
+def _planned(
+    run: FetchRun, feed: ChangeFeed | None, progress: Progress, info: SubgraphInfo, bounds: AnswerBounds
+) -> Iterator[tuple[str, list[str]]]:
+    """Each shard's ids to ask, planned when the batches reach it (one shard's ids in memory at
+    a time); a shard that the change feed settled entirely is written at once."""
+    for shard, fetch in run.shards.items():
+        fetch.previous, ids = run.plan(shard)
+        if feed is not None:
+            asked = len(ids)
+            ids = settle_from_feed(feed, fetch, ids, info, bounds)
+            progress.total_ids -= asked - len(ids)
+        if not ids:
+            run.finish(fetch)
+        yield shard, ids
 
 
 async def _record_finished(
@@ -142,21 +152,19 @@ async def _record_finished(
     bounds: AnswerBounds,
     log: logging.Logger,
 ) -> set[asyncio.Task]:
-    """Wait for at least one batch to finish, fold every finished one into its shard; the rest."""
+    """Wait for at least one batch to finish, fold every finished one into its shards; the rest."""
     finished, scheduled = await asyncio.wait(scheduled, return_when=asyncio.FIRST_COMPLETED)
     for task in finished:
-        shard, answer = task.result()
-        fetch = run.shards[shard]
-        progress.resolved += _record(fetch, answer, info, run, bounds)
-        fetch.seconds = time.monotonic() - progress.started
+        batch, answer = task.result()
+        progress.resolved += _record(batch, answer, info, run, bounds, time.monotonic() - progress.started)
         progress.done_ids += len(answer.ids)
     if progress.due(now := time.monotonic()):
         log.info(progress.line(now))
     return scheduled
 
 
-async def _fetch_one(client: GoldskyClient, query, shard: str, batch: list[str]) -> tuple[str, BatchAnswer]:
-    return shard, await client.fetch_batch(query, batch)
+async def _fetch_one(client: GoldskyClient, query, batch: list[Part]) -> tuple[list[Part], BatchAnswer]:
+    return batch, await client.fetch_batch(query, [cid for part in batch for cid in part.ids])
 
 
 def _add_work(run: FetchRun, fetch: ShardFetch) -> None:
@@ -181,16 +189,25 @@ def _answered_before(previous: pl.DataFrame, ids: list[str]) -> bool:
     return previous.filter(pl.col("status").is_in(ANSWERED)).join(asked, on="condition_id", how="semi").height > 0
 
 
-def _record(fetch: ShardFetch, answer: BatchAnswer, info: SubgraphInfo, run: FetchRun, bounds: AnswerBounds) -> int:
-    """Fold one answer into its shard; returns how many of its ids resolved."""
+def _record(batch: list[Part], answer: BatchAnswer, info: SubgraphInfo, run: FetchRun, bounds: AnswerBounds, seconds: float) -> int:
+    """Fold one answer into the shards of its parts, each finished when its last batch is in;
+    the request's cost and unrequested entities count in its first shard. Returns how many of
+    its ids resolved."""
     rows, unrequested = classify(answer, info.shape, datetime.now(timezone.utc), bounds)
-    fetch.record(to_frame(rows, info))
-    fetch.stats.add(answer.stats)
-    fetch.unrequested += unrequested
-    fetch.ids_fetched += len(answer.ids)
-    fetch.pending -= 1
-    if fetch.pending == 0:
-        run.finish(fetch)
+    answered = to_frame(rows, info)  # one row per id, in the order asked: the parts' slices
+    first = run.shards[batch[0].shard]
+    first.stats.add(answer.stats)
+    first.unrequested += unrequested
+    offset = 0
+    for part in batch:
+        fetch = run.shards[part.shard]
+        fetch.record(answered.slice(offset, len(part.ids)))
+        offset += len(part.ids)
+        fetch.ids_fetched += len(part.ids)
+        fetch.seconds = seconds
+        fetch.pending -= 1
+        if fetch.pending == 0 and fetch.batched:
+            run.finish(fetch)
     return sum(row["status"] == RESOLVED for row in rows)
 
 

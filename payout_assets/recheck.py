@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import polars as pl
 
 from payout_assets.core.bounds import AnswerBounds
-from payout_assets.fetch_plan import ShardFetch, batches
+from payout_assets.fetch_plan import ShardFetch, request_count
 from payout_assets.core.subgraph import BatchAnswer, ChangeFeed, RequestStats, SubgraphInfo
 from payout_assets.resources.goldsky_client import GoldskyClient
 from payout_assets.core.statuses import MALFORMED, NOT_FOUND, STATUS_SCHEMA, UNRESOLVED, classify, to_frame
@@ -42,13 +42,15 @@ class FeedCost:
     """What a plain re-check of the confirmable ids would cost, added up shard by shard (one
     shard's statuses in memory at a time), and the oldest block the feed must start from."""
 
-    plain_requests: int = 0
     ids: int = 0
     since: int | None = None
 
+    @property
+    def plain_requests(self) -> int:
+        return request_count(self.ids)
+
     def add(self, previous: pl.DataFrame, ids: list[str], info: SubgraphInfo) -> None:
         answered = confirmable(previous, ids, info)
-        self.plain_requests += len(batches(answered["condition_id"].to_list()))
         self.ids += answered.height
         if answered.height:
             oldest = answered["block_number"].min()

@@ -21,6 +21,23 @@ from payout_assets_tests.support import (
 from subgraph_replica import ReplicaServer
 
 
+def test_batches_run_across_shards_so_a_run_asks_in_as_few_requests_as_its_ids_need(tmp_path: Path):
+    """2,500 ids over 16 shards: three requests (1,000, 1,000 and 500 ids) and the probe, not one
+    or more per shard; each shard still gets exactly its ids' statuses."""
+    truth = make_truth(2500, seed=9)
+    with ReplicaServer(truth.rows.values()) as replica:
+        resources = make_resources(tmp_path, replica.url, truth.ids)
+        result = backfill(resources)
+        stats = replica.stats()
+    assert result.success
+    assert (stats["accepted"], stats["ids_requested"]) == (1 + 3, 2500)
+    for shard in SHARDS:
+        written = resources["files"].read("statuses", shard)
+        assert sorted(written["condition_id"]) == sorted(cid for cid in truth.ids if cid.startswith(shard))
+        assert dict(zip(written["condition_id"], written["status"])) == {cid: truth.status(cid) for cid in written["condition_id"]}
+    assert materialized(result, "goldsky_payouts").metadata["requests"].value == 3  # the shards' sum: each request counted once
+
+
 def test_ids_that_leave_the_input_keep_their_status_and_are_not_fetched_again(tmp_path: Path):
     truth: Truth = make_truth(20, seed=5)
     resolved = set(truth.resolved())
@@ -74,8 +91,9 @@ def test_a_fetch_shorter_than_the_progress_interval_logs_one_line(tmp_path: Path
 def test_each_shard_is_read_back_loaded_and_checked_while_later_shards_are_still_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     truth = make_truth(400, seed=21)
     with ReplicaServer(truth.rows.values(), latency=0.05) as replica:
-        # One request at a time, one per shard: shard 0 is written while 15 requests are still to go;
-        # and each shard is a group's worth of ids, as from 1,000,000 ids on.
+        # One request at a time, of 10 ids: shard 0 (about 25 ids) is written while about 37 requests
+        # are still to go; and each shard is a group's worth of ids, as from 1,000,000 ids on.
+        monkeypatch.setattr("payout_assets.fetch_plan.MAX_IDS_PER_REQUEST", 10)
         resources = make_resources(tmp_path, replica.url, truth.ids, max_in_flight=1)
         monkeypatch.setattr(load, "LOAD_GROUP_ROWS", 1)
         answered_when_read: dict[str, int] = {}

@@ -4,8 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from payout_assets.fetch_plan import ShardFetch, batches, count_to_fetch, ids_to_fetch, request_count, update_statuses
+from payout_assets.fetch_plan import ShardFetch, count_to_fetch, ids_to_fetch, packed_batches, request_count, update_statuses
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.core.statuses import STATUS_SCHEMA
 
@@ -55,12 +57,34 @@ def test_statuses_of_ids_outside_the_input_do_not_make_them_asked():
     assert asked(previous(("z", "failed", CUT_OFF, HERE)), ["a"]) == ["a"]
 
 
-@pytest.mark.parametrize("count, expected", [(0, []), (1, [1]), (1000, [1000]), (1001, [501, 500]), (2500, [834, 834, 832])])
-def test_batches_are_near_equal_and_never_above_1000(count, expected):
-    split = batches([str(n) for n in range(count)])
-    assert [len(batch) for batch in split] == expected
-    assert [cid for batch in split for cid in batch] == [str(n) for n in range(count)]
-    assert request_count(count) == len(expected)
+def shard_ids(sizes: list[int]) -> list[tuple[str, list[str]]]:
+    """Shards "0", "1", … holding `sizes` ids each, the ids named after their shard."""
+    return [(str(shard), [f"{shard}-{n}" for n in range(size)]) for shard, size in enumerate(sizes)]
+
+
+@pytest.mark.parametrize(
+    "sizes, expected",
+    [([], []), ([0, 0], []), ([1], [[("0", 1, True)]]), ([1000], [[("0", 1000, True)]]),
+     ([1001], [[("0", 1000, False)], [("0", 1, True)]]),
+     ([600, 0, 600, 1], [[("0", 600, True), ("2", 400, False)], [("2", 200, True), ("3", 1, True)]]),
+     ([999, 1], [[("0", 999, True), ("1", 1, True)]]), ([1000, 1], [[("0", 1000, True)], [("1", 1, True)]])],
+)
+def test_batches_hold_1000_ids_across_shards_and_mark_each_shards_last_ids(sizes, expected):
+    split = list(packed_batches(shard_ids(sizes)))
+    assert [[(part.shard, len(part.ids), part.last) for part in batch] for batch in split] == expected
+    assert [cid for batch in split for part in batch for cid in part.ids] == [cid for _, ids in shard_ids(sizes) for cid in ids]
+    assert request_count(sum(sizes)) == len(split)
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes=st.lists(st.integers(0, 2500), max_size=16))
+def test_any_shard_sizes_take_as_few_requests_as_their_ids_need(sizes):
+    split = list(packed_batches(shard_ids(sizes)))
+    assert len(split) == request_count(sum(sizes))
+    assert all(len([cid for part in batch for cid in part.ids]) == 1000 for batch in split[:-1])
+    parts = [part for batch in split for part in batch]
+    assert [cid for part in parts for cid in part.ids] == [cid for _, ids in shard_ids(sizes) for cid in ids]
+    assert [part.shard for part in parts if part.last] == [shard for shard, ids in shard_ids(sizes) if ids]
 
 
 def test_the_count_to_fetch_is_the_length_of_the_ids_to_fetch_with_and_without_statuses(tmp_path):

@@ -42,9 +42,9 @@ from subgraph_replica.process import replica_process
 pytestmark = pytest.mark.slow  # process-level: `make test-fast` skips it
 
 PROJECT = Path(__file__).resolve().parent.parent
-# A backfill of these 2,000 ids sends 17 requests (a discovery, one per shard): one run fits
-# the limit, two runs in one window would not.
-LIMIT = 18
+# A backfill of these 2,000 ids sends 3 requests (a discovery, two batches): one run fits the
+# limit, two runs in one window would not.
+LIMIT = 4
 WINDOW = 3.0
 
 

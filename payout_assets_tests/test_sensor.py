@@ -4,6 +4,7 @@ from the environment, `evaluate_tick`, and the run it requests executed as the s
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import time_machine
 
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 
+from payout_assets.fetch_plan import request_count
 from payout_assets.load import TABLE
 from payout_assets.partitions import RANGE_TAGS, SHARDS
 from payout_assets.resources.goldsky import GoldskyResource
@@ -139,7 +141,8 @@ def test_a_repeated_tick_on_the_same_day_requests_no_second_run(location: Locati
     assert second.run_requests == [] and "already requested today" in second.skip_message
 
 
-def test_failed_ids_are_retried_on_the_next_tick(location: Location, replica: ReplicaServer, truth: Truth):
+def test_failed_ids_are_retried_on_the_next_tick(location: Location, replica: ReplicaServer, truth: Truth, monkeypatch):
+    monkeypatch.setattr("payout_assets.fetch_plan.MAX_IDS_PER_REQUEST", 10)  # requests of shard 7's ids alone
     replica.configure(faults={"rate": 1.0, "kinds": ["503"], "id_prefixes": ["0x7"]})
     location.tick_and_run()
     failed = location.statuses().filter(pl.col("status") == "failed")["condition_id"].to_list()
@@ -211,7 +214,9 @@ def test_dagster_sensor_preview_prints_the_run_request(resources: dict, tmp_path
 def test_soak_over_simulated_days(monkeypatch, tmp_path: Path, capsys):
     """Each day new ids arrive and some open markets resolve, one of them while the change
     feed's pages are read; after every day the table and the view hold exactly the truth."""
-    truth = make_truth(3000, seed=31)
+    # Enough open markets (about 2,800) that asking them by id (3 requests) costs more than the
+    # feed of a day's changes (2 pages): batches run across shards, so 750 would take one request.
+    truth = make_truth(10_000, seed=31)
     unresolved = [cid for cid in truth.ids if truth.status(cid) == "unresolved"]
     newcomers = random_ids(600, seed=32)
     block = LATE_BLOCK
@@ -226,9 +231,9 @@ def test_soak_over_simulated_days(monkeypatch, tmp_path: Path, capsys):
         for day in range(1, 7):
             clock.move_to(START + day * DAY + timedelta(minutes=day))
             block += 10_000
-            # The day's upstream: thousands of unrelated changes (the feed takes several pages),
+            # The day's upstream: 1,500 unrelated changes (the feed takes two pages),
             # some open markets resolve, and new ids arrive, some of them long resolved.
-            replica.upsert(ConditionRow(f"0x{cid}", (), "0", "", block) for cid in random_ids(2500, seed=100 + day))
+            replica.upsert(ConditionRow(f"0x{cid}", (), "0", "", block) for cid in random_ids(1500, seed=100 + day))
             resolving = unresolved[day * 10 : day * 10 + 10]
             replica.upsert(resolved_row(cid, block + 1) for cid in resolving)
             arriving = newcomers[(day - 1) * 100 : day * 100]
@@ -273,16 +278,37 @@ def next_day_run(location: Location, replica: ReplicaServer) -> dict[str, int]:
     return replica.requested_ids()
 
 
-def test_a_feed_longer_than_a_plain_recheck_falls_back_to_asking_by_id(location: Location, replica: ReplicaServer, truth: Truth):
+@pytest.fixture
+def open_markets(monkeypatch, tmp_path: Path) -> Iterator[tuple[Location, ReplicaServer, Truth]]:
+    """A location whose open markets (about 2,300 of 8,000 ids) take 3 requests to ask by id, so
+    the feed is weighed against them: batches run across shards, and 750 would take one request,
+    which no feed can beat."""
+    truth = make_truth(8000, seed=33)
+    with ReplicaServer(truth.rows.values()) as replica, dg.instance_for_test() as instance:
+        yield Location(monkeypatch, make_resources(tmp_path, replica.url, truth.ids), instance), replica, truth
+
+
+def asked_by_id_after_trying_the_feed(location: Location, replica: ReplicaServer, truth: Truth) -> set[str]:
+    """The ids the next day's run asked by id, once it had tried the feed: more requests than the
+    probe and the plain re-check."""
+    asked = set(next_day_run(location, replica))
+    assert replica.stats()["accepted"] > 1 + request_count(len(unsettled_asked(truth)))
+    return asked
+
+
+def test_a_feed_longer_than_a_plain_recheck_falls_back_to_asking_by_id(open_markets):
+    location, replica, truth = open_markets
     replica.upsert(ConditionRow(f"0x{cid}", (), "0", "", LATE_BLOCK) for cid in random_ids(16_000, seed=8))
-    assert set(next_day_run(location, replica)) == unsettled_asked(truth)
+    assert asked_by_id_after_trying_the_feed(location, replica, truth) == unsettled_asked(truth)
 
 
-def test_a_block_the_endpoint_cannot_serve_falls_back_to_asking_by_id(location: Location, replica: ReplicaServer, truth: Truth):
+def test_a_block_the_endpoint_cannot_serve_falls_back_to_asking_by_id(open_markets):
+    location, replica, truth = open_markets
     replica.configure(history_from_block=10**12)  # every `block:` argument is refused, as for pruned history
-    assert set(next_day_run(location, replica)) == unsettled_asked(truth)
+    assert asked_by_id_after_trying_the_feed(location, replica, truth) == unsettled_asked(truth)
 
 
-def test_the_feed_rechecks_without_asking_by_id(location: Location, replica: ReplicaServer):
+def test_the_feed_rechecks_without_asking_by_id(open_markets):
+    location, replica, _ = open_markets
     assert next_day_run(location, replica) == {}
     assert replica.stats()["accepted"] == 1 + 1  # the pre-flight probe (the fetch reuses it) and one feed page

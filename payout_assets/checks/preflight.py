@@ -131,17 +131,18 @@ def backfill_estimate(files: PayoutFiles, goldsky: GoldskyResource, loaded: dict
     for shard in SHARDS:
         if files.exists("ids", shard):
             pending = count_to_fetch(files, shard, now, goldsky.fingerprint)
-            per_shard.append({"shard": shard, "rows_loaded": loaded.get(shard, 0), "ids_to_fetch": pending, "requests": request_count(pending)})
-    requests = sum(row["requests"] for row in per_shard)
+            per_shard.append({"shard": shard, "rows_loaded": loaded.get(shard, 0), "ids_to_fetch": pending})
+    ids_to_fetch = sum(row["ids_to_fetch"] for row in per_shard)
+    requests = request_count(ids_to_fetch)  # batches run across shards
     seconds = (math.ceil(requests / goldsky.rate_limit) - 1) * goldsky.window_seconds if requests else 0.0
     return _result(
         "backfill_estimate",
         None,
         {
-            "ids_to_fetch": sum(row["ids_to_fetch"] for row in per_shard),
+            "ids_to_fetch": ids_to_fetch,
             "requests": requests,
             "estimated_seconds_at_rate_limit": seconds,
-            "per_shard": markdown_table(per_shard, ["shard", "rows_loaded", "ids_to_fetch", "requests"]),
+            "per_shard": markdown_table(per_shard, ["shard", "rows_loaded", "ids_to_fetch"]),
         },
     )
 

@@ -140,7 +140,8 @@ def _classify_entity(
 def classify(
     answer: BatchAnswer, shape: PayoutShape, fetched_at: datetime, bounds: AnswerBounds = AnswerBounds()
 ) -> tuple[list[dict[str, Any]], int]:
-    """One status row per asked id, and how many entities answered ids nobody asked for.
+    """One status row per asked id, in the order asked, and how many entities answered ids
+    nobody asked for.
 
     Whatever the entities hold, this returns: a value no payout explains is `malformed`,
     with a reason of at most `bounds.max_reason_chars` characters and no secret in it."""
