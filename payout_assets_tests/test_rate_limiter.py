@@ -1,5 +1,6 @@
 import asyncio
 import gc
+import math
 import weakref
 
 from payout_assets.resources.rate_limiter import MAX_MARGIN_SECONDS, START_MARGIN_SECONDS, SlidingWindowLimiter, Slot
@@ -22,7 +23,9 @@ def run_starts(limit: int, window: float, requests: int, pause_at: int | None = 
     real_sleep = asyncio.sleep
 
     async def fake_sleep(seconds: float) -> None:
-        clock.now += seconds
+        # A real sleep always lets the clock move on: a wait of 4e-16 s, which rounding can
+        # leave, added to 10.02 would not, and the waiter would spin forever.
+        clock.now = max(clock.now + seconds, math.nextafter(clock.now, math.inf))
         await real_sleep(0)
 
     async def one(i: int) -> None:
