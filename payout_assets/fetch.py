@@ -98,6 +98,14 @@ class FetchRun:
         fetch.finish(self.files)
         self.written(fetch.shard)
 
+    def count(self, batch: list[Part]) -> None:
+        """Count a batch into its shards before it is asked: `_record` writes a shard when none
+        of its counted batches is left unanswered and the last one counted ends its ids."""
+        for part in batch:
+            fetch = self.shards[part.shard]
+            fetch.pending += 1
+            fetch.batched = part.last
+
 
 async def _fetch(client: GoldskyClient, run: FetchRun, context: dg.AssetExecutionContext) -> SubgraphInfo:
     log = context.log
@@ -116,10 +124,7 @@ async def _fetch(client: GoldskyClient, run: FetchRun, context: dg.AssetExecutio
         query = info.shape.query()
         scheduled: set[asyncio.Task] = set()
         for batch in packed_batches(_planned(run, feed, progress, info, client.bounds)):
-            for part in batch:
-                fetch = run.shards[part.shard]
-                fetch.pending += 1
-                fetch.batched = part.last
+            run.count(batch)
             if len(scheduled) >= run.ahead:
                 scheduled = await _record_finished(scheduled, run, info, progress, client.bounds, log)
             scheduled.add(asyncio.create_task(_fetch_one(client, query, batch)))

@@ -9,10 +9,14 @@ import dagster as dg
 import pytest
 
 from payout_assets.checks import fetch_checks
+from payout_assets.core.bounds import AnswerBounds
+from payout_assets.core.statuses import to_frame
+from payout_assets.core.subgraph import BatchAnswer, PayoutShape, SubgraphInfo
 from payout_assets.checks.fetch_checks import Coverage
 from payout_assets.checks.table_checks import TableChecks
 from payout_assets import fetch, load
 from payout_assets.fetch import Progress
+from payout_assets.fetch_plan import Part, ShardFetch
 from payout_assets.load import TABLE
 from payout_assets.partitions import SHARDS
 from payout_assets_tests.support import (
@@ -36,6 +40,24 @@ def test_batches_run_across_shards_so_a_run_asks_in_as_few_requests_as_its_ids_n
         assert sorted(written["condition_id"]) == sorted(cid for cid in truth.ids if cid.startswith(shard))
         assert dict(zip(written["condition_id"], written["status"])) == {cid: truth.status(cid) for cid in written["condition_id"]}
     assert materialized(result, "goldsky_payouts").metadata["requests"].value == 3  # the shards' sum: each request counted once
+
+
+def test_a_shard_is_written_once_the_batch_ending_its_ids_is_answered_not_when_its_earlier_ones_are(tmp_path: Path):
+    """Batches are asked a window ahead: a shard's first batches may all be answered before
+    the one that ends its ids is counted; the shard must wait for it, then hold every id."""
+    ids = [f"0{i:063x}" for i in range(4)]
+    files = make_resources(tmp_path, "http://unused", ids)["files"]
+    written: list[str] = []
+    run = fetch.FetchRun({"0": ShardFetch("0")}, plan=lambda shard: (to_frame([]), ids), files=files, written=written.append)
+    info = SubgraphInfo("endpoint", PayoutShape("numerators", False), 1, None, False, False)
+    first, last = [Part("0", ids[:2], last=False)], [Part("0", ids[2:], last=True)]
+    run.count(first)
+    fetch._record(first, BatchAnswer(ids[:2], block_number=1), info, run, AnswerBounds(), 0.0)
+    assert written == [] and not files.exists("statuses", "0")  # every batch counted so far is in, but not the last
+    run.count(last)
+    fetch._record(last, BatchAnswer(ids[2:], block_number=1), info, run, AnswerBounds(), 0.0)
+    assert written == ["0"]
+    assert sorted(files.read("statuses", "0")["condition_id"]) == ids
 
 
 def test_ids_that_leave_the_input_keep_their_status_and_are_not_fetched_again(tmp_path: Path):
