@@ -1,5 +1,6 @@
 """`missing_condition_ids`: the input id file, normalised and split into shards, and its pre-flight checks."""
 
+import functools
 import json
 import tempfile
 from collections.abc import Callable, Iterator
@@ -153,9 +154,15 @@ def missing_condition_ids(
             per_shard[shard] = ids.height
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        table = pool.submit(preflight.clickhouse_ready, clickhouse)
         probe = preflight.EndpointProbe(pool, goldsky, files, config, context.run.run_id, context.log)
-        parsed = split_input_ids(files, clickhouse, write, on_valid_id=probe.start)
+        read_table = functools.cache(functools.partial(pool.submit, preflight.clickhouse_ready, clickhouse))
+
+        def on_valid_id() -> None:
+            probe.start()  # returns once the probe has left: opening chDB beside it held it back 0.1-0.3 s
+            read_table()
+
+        parsed = split_input_ids(files, clickhouse, write, on_valid_id=on_valid_id)
+        table = read_table()  # also for an input without a valid id
         write_summary(files, parsed)
         if parsed.invalid_count:
             context.log.warning(f"{parsed.invalid_count} invalid lines in {files.input_ids_path} were skipped")

@@ -19,6 +19,7 @@ from payout_assets.input_ids import missing_condition_ids
 from payout_assets.target_table import TABLE, TABLE_COLUMNS, TableLayout
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
+from payout_assets.resources.rate_limiter import SlidingWindowLimiter
 from payout_assets.view import VIEW, view_sql
 from payout_assets_tests.support import (
     BACKFILL_COMMAND,
@@ -324,24 +325,31 @@ def test_the_probe_goes_out_while_the_input_is_read(tmp_path):
     assert stats["first_request_at"] < first_shard_written
 
 
-def test_clickhouse_is_read_while_the_input_is_split(tmp_path, monkeypatch: pytest.MonkeyPatch):
+def test_clickhouse_is_read_while_the_input_is_split_once_the_probe_has_left(tmp_path, monkeypatch: pytest.MonkeyPatch):
     """Opening chDB (0.5 s) overlaps reading the input: the readiness read starts before the
-    first shard's ids are written, and its finding is still the check's."""
-    started: list[float] = []
-    ready = preflight.clickhouse_ready
+    first shard's ids are written, and its finding is still the check's. It starts once the
+    probe has left: beside it, the probe took 0.1-0.3 s to leave, and a big fetch's last
+    request is a whole number of windows after the probe."""
+    order: list[tuple[str, float]] = []
+    ready, mark_sent = preflight.clickhouse_ready, SlidingWindowLimiter.mark_sent
 
     def spied_ready(clickhouse: ClickHouseResource):
-        started.append(time.time())
+        order.append(("clickhouse", time.time()))
         return ready(clickhouse)
 
+    def spied_mark_sent(limiter: SlidingWindowLimiter, slot) -> None:
+        mark_sent(limiter, slot)
+        order.append(("probe sent", time.time()))
+
     monkeypatch.setattr(preflight, "clickhouse_ready", spied_ready)
-    with ReplicaServer([]) as replica:
+    monkeypatch.setattr(SlidingWindowLimiter, "mark_sent", spied_mark_sent)
+    with ReplicaServer([], latency=0.5) as replica:
         resources = make_resources(tmp_path, replica.url, random_ids(6 * BLOCK_LINES, seed=4))
         load_rows(resources["clickhouse"], [], create=CREATE_TABLE.replace("payout_denominator UInt32", "payout_denominator UInt8"))
         result = backfill(resources, assets=[missing_condition_ids])
     assert check_results(result)["clickhouse_ready"].metadata["problem"].value == "column payout_denominator is UInt8, expected UInt32"
     first_shard_written = min(path.stat().st_mtime for path in (tmp_path / "shards" / "ids").glob("*.parquet"))
-    assert len(started) == 1 and started[0] < first_shard_written
+    assert [what for what, _ in order] == ["probe sent", "clickhouse"] and order[1][1] < first_shard_written
 
 
 def test_preflight_sends_no_request_for_an_input_without_valid_ids(tmp_path):

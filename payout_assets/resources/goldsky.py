@@ -2,6 +2,7 @@
 
 import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import Field
@@ -73,10 +74,13 @@ class GoldskyResource(UpstreamPacing):
         """How stored statuses name this endpoint (never by its URL, which may carry a key)."""
         return endpoint_fingerprint(self.url)
 
-    def client(self, log: logging.Logger | None = None, logged_wait_seconds: float | None = None) -> GoldskyClient:
+    def client(
+        self, log: logging.Logger | None = None, logged_wait_seconds: float | None = None, on_sent: Callable[[], None] | None = None
+    ) -> GoldskyClient:
         """A client for one step; every client of the process shares one limiter per endpoint,
         so the pre-flight probe and the fetch never start more than the limit between them.
-        Retry waits of `logged_wait_seconds` (default: 5 s) or more are logged to `log`."""
+        Retry waits of `logged_wait_seconds` (default: 5 s) or more are logged to `log`;
+        `on_sent` is called each time a request has left."""
         for field, variable in VARIABLES.items():
             SETTINGS[variable].check(getattr(self, field))
         return GoldskyClient(
@@ -95,6 +99,7 @@ class GoldskyResource(UpstreamPacing):
             ),
             log=log,
             logged_wait_seconds=logged_wait_seconds,
+            on_sent=on_sent,
         )
 
     @property

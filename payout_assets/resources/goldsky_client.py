@@ -117,6 +117,7 @@ class GoldskyClient:
         bounds: AnswerBounds = AnswerBounds(),
         log: logging.Logger | None = None,
         logged_wait_seconds: float | None = None,  # None: LOGGED_WAIT_SECONDS
+        on_sent: Callable[[], None] | None = None,  # told each time a request has left
     ) -> None:
         self._url = url
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
@@ -128,6 +129,7 @@ class GoldskyClient:
         self.bounds = replace(bounds, secrets=(*bounds.secrets, *([api_key] if api_key else []), *url_secrets(url)))
         self._log = log or logging.getLogger(__name__)
         self._logged_wait_seconds = LOGGED_WAIT_SECONDS if logged_wait_seconds is None else logged_wait_seconds
+        self._on_sent = on_sent
         self._client: Client | None = None
         self._session: Any = None
 
@@ -164,6 +166,8 @@ class GoldskyClient:
         async def chunk_sent(_session: object, context: Any, _params: object) -> None:
             if isinstance(context.trace_request_ctx, Slot):
                 self._limiter.mark_sent(context.trace_request_ctx)
+                if self._on_sent is not None:
+                    self._on_sent()
 
         trace = aiohttp.TraceConfig()
         trace.on_request_chunk_sent.append(chunk_sent)
