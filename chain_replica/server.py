@@ -13,8 +13,8 @@ import math
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass, field, fields, replace
 from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 from aiohttp import web

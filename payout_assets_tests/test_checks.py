@@ -328,7 +328,7 @@ def test_the_probe_goes_out_while_the_input_is_read(tmp_path):
 def test_clickhouse_is_read_while_the_input_is_split_once_the_probe_has_left(tmp_path, monkeypatch: pytest.MonkeyPatch):
     """Opening chDB (0.5 s) overlaps reading the input: the readiness read starts before the
     first shard's ids are written, and its finding is still the check's. It starts once the
-    probe has left: beside it, the probe took 0.1-0.3 s to leave, and a big fetch's last
+    probe has left: beside it, the probe took 0.13-0.35 s to leave, and a big fetch's last
     request is a whole number of windows after the probe."""
     order: list[tuple[str, float]] = []
     ready, mark_sent = preflight.clickhouse_ready, SlidingWindowLimiter.mark_sent

@@ -9,11 +9,11 @@ import dagster as dg
 import pytest
 
 from payout_assets.checks import fetch_checks
+from payout_assets.checks.fetch_checks import Coverage
+from payout_assets.checks.table_checks import TableChecks
 from payout_assets.core.bounds import AnswerBounds
 from payout_assets.core.statuses import to_frame
 from payout_assets.core.subgraph import BatchAnswer, PayoutShape, SubgraphInfo
-from payout_assets.checks.fetch_checks import Coverage
-from payout_assets.checks.table_checks import TableChecks
 from payout_assets import fetch, load
 from payout_assets.fetch import Progress
 from payout_assets.fetch_plan import Part, ShardFetch
