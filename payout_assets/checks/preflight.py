@@ -12,7 +12,7 @@ import math
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -101,14 +101,14 @@ def goldsky_ready(
     max_lag_hours: float,
     run_id: str,
     log: logging.Logger | None = None,
-    sent: threading.Event | None = None,
+    on_sent: Callable[[], None] | None = None,
 ) -> dg.AssetCheckResult:
     """Probe the endpoint; what it finds is stored for this run's fetch, which then plans at once.
     Every retry is logged with its wait: an unreachable endpoint is not a silent half minute.
-    `sent` is set when the probe has left."""
+    `on_sent` is called when the probe has left."""
     endpoint = {"endpoint": goldsky.display_url}  # never the key a gateway URL may carry
     try:
-        client = goldsky.client(log, logged_wait_seconds=0, on_sent=sent.set if sent else None)
+        client = goldsky.client(log, logged_wait_seconds=0, on_sent=on_sent)
     except SettingError as error:
         return _result("goldsky_ready", str(error), endpoint)
 
@@ -164,7 +164,7 @@ class EndpointProbe:
                  run_id: str, log: logging.Logger) -> None:
         self._sent = threading.Event()
         self._send = functools.partial(
-            pool.submit, goldsky_ready, goldsky, files, config.max_subgraph_lag_hours, run_id, log, self._sent
+            pool.submit, goldsky_ready, goldsky, files, config.max_subgraph_lag_hours, run_id, log, self._sent.set
         )
         self._probe: Future[dg.AssetCheckResult] | None = None
 
