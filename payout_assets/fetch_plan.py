@@ -14,13 +14,14 @@ from payout_assets.core.statuses import FAILED, RESOLVED, merge, to_frame
 
 
 def ids_to_fetch(ids: pl.DataFrame, previous: pl.DataFrame, checked_before: datetime, endpoint: str) -> list[str]:
-    """The ids to ask for: those without a status, `failed` ones, unsettled ones last checked
-    before `checked_before`, and unsettled ones another endpoint answered. A resolved id never."""
+    """The ids to ask for, in ascending order: those without a status, `failed` ones, unsettled
+    ones last checked before `checked_before`, and unsettled ones another endpoint answered. A
+    resolved id never. In order, a shard's answers make its statuses without a sort (`ShardFetch`)."""
     settled = previous.filter(
         (pl.col("status") == RESOLVED)
         | ((pl.col("status") != FAILED) & (pl.col("fetched_at") >= checked_before) & (pl.col("endpoint") == endpoint))
     ).select("condition_id")
-    return ids.join(settled, on="condition_id", how="anti")["condition_id"].to_list()
+    return ids.join(settled, on="condition_id", how="anti")["condition_id"].sort().to_list()
 
 
 def count_to_fetch(files: PayoutFiles, shard: str, checked_before: datetime, endpoint: str) -> int:
@@ -88,7 +89,10 @@ class ShardFetch:
     def finish(self, files: PayoutFiles) -> None:
         """Write the shard's statuses: the earlier ones, replaced id by id by those recorded.
         This is the only code that writes a statuses file."""
-        fresh = pl.concat(self.answers) if self.answers else to_frame([])
+        # Each answer holds a run of the shard's ids in the order asked (ascending): by their
+        # first ids, they concatenate into rows sorted by id, which `merge` need not sort.
+        answers = sorted((frame for frame in self.answers if frame.height), key=lambda frame: frame["condition_id"][0])
+        fresh = pl.concat(answers) if answers else to_frame([])
         files.write("statuses", self.shard, merge(self.previous, fresh))
         self.answers, self.previous = [], self.previous.clear()
 

@@ -1,5 +1,6 @@
 """Which ids a run asks for, and in which batches: the rules the README states, at their edges."""
 
+import tempfile
 from datetime import datetime, timedelta, timezone
 
 import polars as pl
@@ -107,3 +108,33 @@ def test_rows_answered_after_the_fetch_replace_those_ids_only(tmp_path):
     update_statuses(files, "a", rows(("a1", "resolved")))
     written = files.read("statuses", "a")
     assert written.select("condition_id", "status").rows() == [("a1", "resolved"), ("a2", "unresolved")]
+
+
+def test_ids_are_asked_in_ascending_order_whatever_the_input_order():
+    assert asked(previous(("b", "failed", CUT_OFF, HERE)), ["d", "b", "a", "c"]) == ["a", "b", "c", "d"]
+
+
+ANSWER_IDS = st.lists(st.text("0123456789abcdef", min_size=1, max_size=3), unique=True, max_size=30)
+
+
+@given(earlier=ANSWER_IDS, fresh=ANSWER_IDS, cuts=st.lists(st.integers(0, 30), max_size=4), seed=st.randoms())
+@settings(max_examples=200, deadline=None)
+def test_a_shard_is_written_sorted_with_each_id_once_fresh_rows_first_whatever_order_its_answers_came_in(earlier, fresh, cuts, seed):
+    """The fetch's answers arrive in any order and in runs of any length, ascending or not (the
+    chain's and the change feed's rows): the shard's file still holds each id once, sorted, the
+    fresh status where there is one."""
+    def rows(ids: list[str], status: str) -> pl.DataFrame:
+        return pl.DataFrame([{"condition_id": cid, "status": status} for cid in ids], schema=STATUS_SCHEMA)
+
+    fetch = ShardFetch("a", rows(sorted(earlier), "not_found"))
+    bounds = sorted({0, len(fresh), *(min(cut, len(fresh)) for cut in cuts)})
+    answers = [rows(fresh[start:end], "resolved") for start, end in zip(bounds, bounds[1:])]
+    seed.shuffle(answers)
+    for answer in answers:
+        fetch.record(answer)
+    with tempfile.TemporaryDirectory() as shards:
+        files = PayoutFiles(input_ids_path="unused", shards_dir=shards)
+        fetch.finish(files)
+        written = files.read("statuses", "a").select("condition_id", "status").rows()
+    expected = {cid: "not_found" for cid in earlier} | {cid: "resolved" for cid in fresh}
+    assert written == sorted(expected.items())

@@ -61,8 +61,9 @@ def test_a_dead_shard_is_reported_failed_and_completed_later(tmp_path, monkeypat
     with ReplicaServer(truth.rows.values(), faults=mix) as replica:
         resources = make_resources(tmp_path, replica.url, truth.ids, max_attempts=3)
         result = backfill(resources)
-        # Batches run across shards: shard 3's first and last ids share requests with shards 2 and 4.
-        split = packed_batches((shard, resources["files"].read("ids", shard)["condition_id"].to_list()) for shard in SHARDS)
+        # Batches run across shards, each shard's ids in ascending order: shard 3's first and last
+        # ids share requests with shards 2 and 4.
+        split = packed_batches((shard, sorted(resources["files"].read("ids", shard)["condition_id"])) for shard in SHARDS)
         shard3 = {cid for batch in split if {part.shard for part in batch} == {"3"} for part in batch for cid in part.ids}
         others = set(truth.ids) - shard3
 
