@@ -33,7 +33,10 @@ SOURCE = SUBGRAPH_SOURCE
 # Input ids loaded together: small shards wait for each other, since a group's load and table
 # reads cost about 60 ms whatever its size (20,000 ids took 0.97 s in 16 groups, 0.16 s in one).
 LOAD_GROUP_ROWS = 50_000
-INSERT_ROWS = 20_000  # rows per insert: chDB's memory for one follows its rows (+63 MB at 50,000, +37 at 10,000)
+# Rows per insert: chDB's memory for one follows its rows. Loading 2,000,000 ids' shards alone
+# peaked at 270-275 MB anonymous with 20,000, 256-260 with 10,000, 255-258 with 5,000; each halving
+# adds about 3 s over the 16 shards, which load beside the fetch.
+INSERT_ROWS = 10_000
 
 SPEC = dg.AssetSpec(
     "resolutions_external_ingest",
