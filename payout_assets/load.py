@@ -14,12 +14,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import dagster as dg
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
+from payout_assets.core.id_digests import Digests, id_digests
 from payout_assets.partitions import IN_ID_RANGE, SHARDS, consecutive_groups, id_range
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
@@ -55,8 +56,9 @@ LOAD_COLUMNS = ["condition_id", "status", "payout_numerators", "payout_denominat
 
 
 def rows_to_load(statuses: pl.DataFrame, loaded: pl.DataFrame) -> pl.DataFrame:
-    """Resolved rows the table lacks, or holds in an older version: a re-run inserts nothing."""
-    resolved = statuses.filter(pl.col("status") == RESOLVED).select(
+    """Resolved rows the table lacks, or holds in an older version: a re-run inserts nothing.
+    Into an empty id range (a first load) every resolved row goes, without the joins' copies."""
+    resolved = statuses.lazy().filter(pl.col("status") == RESOLVED).select(
         "condition_id",
         "payout_numerators",
         "payout_denominator",
@@ -67,7 +69,9 @@ def rows_to_load(statuses: pl.DataFrame, loaded: pl.DataFrame) -> pl.DataFrame:
         pl.col("fetched_at").dt.replace_time_zone(None),
         "block_number",
         pl.col("fetched_at").dt.epoch("us").cast(pl.UInt64).alias("version"),
-    )
+    ).collect()
+    if loaded.is_empty():
+        return resolved
     current = resolved.join(loaded, on=["condition_id", "version"], how="semi")
     return resolved.join(current, on="condition_id", how="anti")
 
@@ -163,11 +167,11 @@ class ShardLoader:
             client = self._client or self._open()
             resolved_rows = partial(self._files.input_statuses, columns=LOAD_COLUMNS, where=pl.col("status") == RESOLVED)
             for group in consecutive_groups(shards, self._size, LOAD_GROUP_ROWS):
-                inserted, resolved, total = load_rows(client, self._clickhouse.layout, group, resolved_rows)
+                loaded = load_rows(client, self._clickhouse.layout, group, resolved_rows)
                 if self._checks is not None:
-                    self._checks.add(client, group)
-                self.inserted.update(inserted)
-                self.resolved, self.total = self.resolved + resolved, self.total + total
+                    self._checks.add(client, group, loaded.digests)
+                self.inserted.update(loaded.inserted)
+                self.resolved, self.total = self.resolved + loaded.resolved, self.total + loaded.total
         except Exception as error:  # raised by finish(), in the step's thread
             self._error = error
 
@@ -186,20 +190,25 @@ class ShardLoader:
         return client
 
 
-def load_rows(
-    client: Client, layout: TableLayout, group: list[str], read: Callable[[str], pl.DataFrame]
-) -> tuple[Counter[str], int, int]:
-    """Insert the resolved rows of the group's shards (`read`) that the table lacks; returns (rows
-    inserted by source, resolved rows read, rows the id range holds now). Every query reads the
-    range's ids only (the sort key's prefix). The statuses read are let go before the inserts,
-    whose memory comes on top of what is held: about 10 MB less at 2,000,000 ids than holding them."""
+class Loaded(NamedTuple):
+    inserted: Counter[str]  # rows inserted, by source
+    resolved: int  # resolved rows read
+    total: int  # rows the id range holds now
+    digests: Digests  # of the resolved ids read, per shard: the table checks compare them with the table's
+
+
+def load_rows(client: Client, layout: TableLayout, group: list[str], read: Callable[[str], pl.DataFrame]) -> Loaded:
+    """Insert the resolved rows of the group's shards (`read`) that the table lacks. Every query
+    reads the range's ids only (the sort key's prefix). The statuses read are let go before the
+    inserts, whose memory comes on top of what is held: about 10 MB less at 2,000,000 ids than
+    holding them; their ids' digests stay, so the table checks need not read them again."""
     ids = id_range(group)
     resolved = pl.concat([read(shard) for shard in group])
     loaded = pl.from_arrow(client.query_arrow(f"SELECT condition_id, version FROM {layout.reads} FINAL WHERE {IN_ID_RANGE}", parameters=ids))
     new_rows = rows_to_load(resolved, loaded.cast({"condition_id": pl.String, "version": pl.UInt64}))
-    resolved_count = resolved.height
+    resolved_count, digests = resolved.height, id_digests(resolved)
     del resolved, loaded
     for chunk in new_rows.iter_slices(INSERT_ROWS):  # ClickHouse's memory per insert follows its rows
         client.insert_arrow(layout.reads, chunk.to_arrow(), settings=layout.insert_settings)
     [(total,)] = client.query(f"SELECT count() FROM {layout.reads} FINAL WHERE {IN_ID_RANGE}", parameters=ids).result_rows
-    return Counter(dict(new_rows.group_by("source").len().iter_rows())), resolved_count, total
+    return Loaded(Counter(dict(new_rows.group_by("source").len().iter_rows())), resolved_count, total, digests)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from payout_assets.checks import fetch_checks, preflight, table_checks, view_checks
 from payout_assets.core.condition_ids import BLOCK_LINES
+from payout_assets.core.id_digests import id_digests
 from payout_assets.core.statuses import to_frame
 from payout_assets.input_ids import missing_condition_ids
 from payout_assets.target_table import TABLE, TABLE_COLUMNS, TableLayout
@@ -220,19 +221,17 @@ def test_total_payouts_compares_digests_not_ids_when_the_table_holds_exactly_the
     assert run("total_payouts", clickhouse, files, wrap=NoIdsBroughtOver).passed
 
 
-def test_id_digests_are_what_clickhouse_computes(clickhouse):
-    """polars and ClickHouse read an id's words alike, and the digest ignores the order."""
-    sql = f"SELECT {table_checks.STORED_DIGESTS} FROM (SELECT arrayJoin({{ids:Array(String)}}) AS condition_id) GROUP BY shard"
+def test_total_payouts_takes_the_loads_digests_and_still_lists_an_id_missing_from_the_table(clickhouse, files):
+    """The load hands over the digests of the resolved ids it read; where the table's differ,
+    the shard's ids are read from disk to say which are missing."""
+    missing = "a" + "0" * 63
+    write_shard(files, [(A, "resolved"), (missing, "resolved")])
+    load_rows(clickhouse, [table_row(A, [1, 0], 1)])
+    checks = table_checks.TableChecks(files, TABLE)
     with clickhouse.get_client() as client:
-
-        @given(st.lists(st.text("0123456789abcdef", min_size=64, max_size=64), unique=True, max_size=40))
-        @settings(max_examples=60, deadline=None)
-        def digests_agree(ids: list[str]) -> None:
-            stored = client.query(sql, parameters={"ids": ids}).result_rows
-            frame = pl.DataFrame({"condition_id": ids[::-1]}, schema={"condition_id": pl.String})
-            assert table_checks.id_digests(frame) == {shard: tuple(digest) for shard, *digest in stored}
-
-        digests_agree()
+        checks.add(client, ["a"], id_digests(pl.DataFrame({"condition_id": [A, missing]})))
+        total = next(result for result in checks.results(client) if result.check_name == "total_payouts")
+    assert not total.passed and total.metadata["first_missing_ids"].value == [missing]
 
 
 def test_coverage_errors_on_an_id_without_status_and_warns_when_low(files):

@@ -22,6 +22,7 @@ from clickhouse_connect.driver.client import Client
 from payout_assets import load
 from payout_assets.metadata import MAX_LISTED, id_list, markdown_table
 from payout_assets.partitions import AFTER_EVERY_ID, IN_ID_RANGE, SHARDS, consecutive_groups, id_range
+from payout_assets.core.id_digests import STORED_DIGESTS, Digests, id_digests
 from payout_assets.core.payouts import EXPECTED_VECTORS
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.core.statuses import RESOLVED
@@ -55,21 +56,6 @@ DATE_SOURCES = ("subgraph", "chain", "fetch_time")
 def _result(name: str, passed: bool, metadata: dict, warn: bool = False) -> dg.AssetCheckResult:
     severity = dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR
     return dg.AssetCheckResult(asset_key=load.SPEC.key, check_name=name, passed=passed, severity=severity, metadata=metadata)
-
-
-# An id's eight 32-bit words, by where they start in its hex text.
-WORD_STARTS = range(0, 64, 8)
-STORED_DIGESTS = "substring(condition_id, 1, 1) AS shard, count(), " + ", ".join(
-    f"sum(reinterpretAsUInt32(reverse(unhex(substring(condition_id, {start + 1}, 8)))))" for start in WORD_STARTS
-)
-
-
-def id_digests(ids: pl.DataFrame) -> dict[str, tuple[int, ...]]:
-    """Per shard, the number of ids and the sum of each of their eight 32-bit words: equal for
-    the same set of ids in any order, and what STORED_DIGESTS makes ClickHouse compute."""
-    words = [pl.col("condition_id").str.slice(start, 8).str.to_integer(base=16).sum().alias(f"word_{start}") for start in WORD_STARTS]
-    digests = ids.group_by(pl.col("condition_id").str.slice(0, 1).alias("shard")).agg(pl.len(), *words)
-    return {shard: tuple(map(int, digest)) for shard, *digest in digests.iter_rows()}
 
 
 def id_ranges(group: list[str], rows: int) -> list[dict[str, str]]:
@@ -110,9 +96,10 @@ class TableChecks:
         self.disagreeing: list[tuple[str, list]] = []
         self.vectors: dict[tuple, list] = {}  # payout_shape: vector -> [rows, an example id]
 
-    def add(self, client: Client, group: list[str]) -> None:
-        """Read the rows of the group's consecutive shards, and compare their ids with the resolved ids on disk."""
-        self._compare_ids(client, group)
+    def add(self, client: Client, group: list[str], fetched: Digests | None = None) -> None:
+        """Read the rows of the group's consecutive shards, and compare their ids with the resolved
+        ids on disk (`fetched`: their digests, from a caller that read them, as the load does)."""
+        self._compare_ids(client, group, fetched)
         bounds = id_range(group)
         [(stored,)] = client.query(f"SELECT count() FROM {self.table} WHERE {IN_ID_RANGE}", parameters=bounds).result_rows
         self._read(client, IN_ID_RANGE, bounds, [(IN_ID_RANGE, sub) for sub in id_ranges(group, stored)])
@@ -129,16 +116,17 @@ class TableChecks:
         return [self._total_payouts(), self._payout_sums(), self._winning_index(), self._resolved_dates(),
                 self._unique_condition_ids(), self._payout_shape()]
 
-    def _compare_ids(self, client: Client, group: list[str]) -> None:
+    def _compare_ids(self, client: Client, group: list[str], fetched: Digests | None) -> None:
         """Shards whose stored ids have the digest of their resolved ids hold them all; only the
         ids of the others come to Python to be compared (at 2,000,000 ids, bringing every shard's
-        ids over kept about 100 MB in chDB, measured alone, and raised a run's peak by 25 MB)."""
+        ids over kept about 100 MB in chDB, measured alone, and raised a run's peak by 25 MB).
+        Reading the resolved ids here again after the load read them was the load's peak: +30 MB."""
         read = partial(self.files.input_statuses, columns=["condition_id"], where=pl.col("status") == RESOLVED)
-        resolved = pl.concat([read(shard) for shard in group])
+        if fetched is None:
+            fetched = id_digests(pl.concat([read(shard) for shard in group]))
         stored = {shard: tuple(digest) for shard, *digest in client.query(
             f"SELECT {STORED_DIGESTS} FROM {self.table} FINAL WHERE {IN_ID_RANGE} GROUP BY shard", parameters=id_range(group)
         ).result_rows}
-        fetched = id_digests(resolved)
         for shard in group:
             ids, rows = fetched.get(shard, (0,)), stored.get(shard, (0,))
             missing = pl.Series("condition_id", [], pl.String)
@@ -146,8 +134,7 @@ class TableChecks:
                 loaded = pl.from_arrow(client.query_arrow(
                     f"SELECT condition_id FROM {self.table} FINAL WHERE {IN_ID_RANGE}", parameters=id_range([shard])
                 )).cast(pl.String)
-                in_shard = resolved.filter(pl.col("condition_id").str.starts_with(shard))
-                missing = in_shard.join(loaded, on="condition_id", how="anti")["condition_id"]
+                missing = read(shard).join(loaded, on="condition_id", how="anti")["condition_id"]
             self.per_shard.append({"shard": shard, "resolved_fetched": ids[0], "rows": rows[0], "missing": missing.len()})
             self.missing += missing.len()
             self.missing_ids += missing.head(MAX_LISTED - len(self.missing_ids)).to_list()
