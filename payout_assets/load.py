@@ -57,8 +57,9 @@ LOAD_COLUMNS = ["condition_id", "status", "payout_numerators", "payout_denominat
 
 def rows_to_load(statuses: pl.DataFrame, loaded: pl.DataFrame) -> pl.DataFrame:
     """Resolved rows the table lacks, or holds in an older version: a re-run inserts nothing.
-    Into an empty id range (a first load) every resolved row goes, without the joins' copies."""
-    resolved = statuses.lazy().filter(pl.col("status") == RESOLVED).select(
+    A first load that skipped the joins when the table held none peaked 5 MB higher at 20,000
+    ids (measured 2026-12-03): they stay."""
+    resolved = statuses.filter(pl.col("status") == RESOLVED).select(
         "condition_id",
         "payout_numerators",
         "payout_denominator",
@@ -69,9 +70,7 @@ def rows_to_load(statuses: pl.DataFrame, loaded: pl.DataFrame) -> pl.DataFrame:
         pl.col("fetched_at").dt.replace_time_zone(None),
         "block_number",
         pl.col("fetched_at").dt.epoch("us").cast(pl.UInt64).alias("version"),
-    ).collect()
-    if loaded.is_empty():
-        return resolved
+    )
     current = resolved.join(loaded, on=["condition_id", "version"], how="semi")
     return resolved.join(current, on="condition_id", how="anti")
 
@@ -204,9 +203,9 @@ def load_rows(client: Client, layout: TableLayout, group: list[str], read: Calla
     holding them; their ids' digests stay, so the table checks need not read them again."""
     ids = id_range(group)
     resolved = pl.concat([read(shard) for shard in group])
+    resolved_count, digests = resolved.height, id_digests(resolved)
     loaded = pl.from_arrow(client.query_arrow(f"SELECT condition_id, version FROM {layout.reads} FINAL WHERE {IN_ID_RANGE}", parameters=ids))
     new_rows = rows_to_load(resolved, loaded.cast({"condition_id": pl.String, "version": pl.UInt64}))
-    resolved_count, digests = resolved.height, id_digests(resolved)
     del resolved, loaded
     for chunk in new_rows.iter_slices(INSERT_ROWS):  # ClickHouse's memory per insert follows its rows
         client.insert_arrow(layout.reads, chunk.to_arrow(), settings=layout.insert_settings)
