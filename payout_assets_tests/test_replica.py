@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +28,7 @@ from subgraph_replica import (
     write_fixture,
 )
 from subgraph_replica.faults import FaultInjector
+from subgraph_replica.server import STATE
 
 PNL_FIELDS = "id payoutNumerators payoutDenominator"
 BY_IDS = "query($ids: [ID!]!) { conditions(%s where: {id_in: $ids}) { " + PNL_FIELDS + " } }"
@@ -302,3 +304,32 @@ def test_cli_serves_fixture_until_sigterm(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=10)
     assert process.returncode == 0 and f"listening on {url}" in out
+
+
+def test_a_request_is_counted_when_it_arrives_while_another_is_answered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Goldsky's gateway counts a request when it arrives, whatever graph-node is busy with: the
+    replica computes answers off its event loop, which counts the next arrival meanwhile."""
+    computing = threading.Event()
+    with ReplicaServer([resolved(1)]) as replica:
+        executor = replica._app[STATE].executor
+        run = executor.run
+
+        def slow_run(*args: Any) -> Any:
+            computing.set()
+            time.sleep(1.0)  # a heavy query
+            return run(*args)
+
+        monkeypatch.setattr(executor, "run", slow_run)
+        first = threading.Thread(target=post, args=(replica.url, BY_IDS % "", {"ids": [hex_id(1)]}))
+        first.start()
+        assert computing.wait(timeout=10)
+        second = threading.Thread(target=post, args=(replica.url, BY_IDS % "", {"ids": [hex_id(1)]}))
+        second.start()
+        deadline = time.monotonic() + 0.5
+        while (counted := json.loads(urllib.request.urlopen(replica.base_url + "/_stats", timeout=10).read())["requests"]) < 2:
+            assert time.monotonic() < deadline, "the second request was not counted while the first was answered"
+            time.sleep(0.01)
+        assert first.is_alive()  # still being answered
+        first.join()
+        second.join()
+    assert counted == 2

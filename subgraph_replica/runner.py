@@ -3,12 +3,11 @@
 The server has its own event loop in a daemon thread, so synchronous and
 asynchronous clients in the test thread talk to it over real HTTP. The Python
 helpers run on that loop (never touching state from the test thread), which
-also makes `cpu_seconds` the server thread's own CPU time.
+also makes `cpu_seconds` the server's own CPU time: its loop thread's and its answers'.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -38,7 +37,7 @@ class ReplicaServer:
             has_indexing_errors=has_indexing_errors, meta_block=meta_block,
             meta_timestamp=meta_timestamp, inject_unrequested=inject_unrequested,
             require_token=require_token)
-        self._app = create_app(rows, schema, settings, time.thread_time)
+        self._app = create_app(rows, schema, settings)
         self._schema = schema
         self._host = host
         self._loop = LoopThread("subgraph-replica")
@@ -69,7 +68,9 @@ class ReplicaServer:
 
     def _on_loop(self, action: Callable[[ReplicaState], T]) -> T:
         async def call() -> T:
-            return action(self._app[STATE])
+            state = self._app[STATE]
+            async with state.busy:  # never beside an answer being computed
+                return action(state)
         return self._await(call())
 
     def stats(self) -> dict[str, Any]:
