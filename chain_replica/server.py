@@ -8,24 +8,21 @@ with errors and the rest with results.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 
 from subgraph_replica.faults import SlidingWindow
+from subgraph_replica.off_loop import OffLoop
 from subgraph_replica.server import json_object
 
 from .chain import LocalChain
 from .rpc import RpcError, RpcMethods
-
-T = TypeVar("T")
 
 TRANSIENT_ERROR = {"code": -32000, "message": "header not found"}  # what a node behind its peers says
 
@@ -56,10 +53,7 @@ class ChainState:
         self.chain = chain
         self.methods = RpcMethods(chain)
         self.settings = settings
-        # The chain's work runs on a worker thread, one batch at a time, so that the event loop
-        # stays free to count each request when it arrives, as a node's front end does; run on
-        # the loop, a batch's calls delayed the next arrival's count by their length.
-        self.busy = asyncio.Lock()
+        self.off_loop = OffLoop()  # the chain's work, a batch at a time: the event loop keeps counting arrivals
         self._apply()
         self.reset_stats()
 
@@ -85,11 +79,6 @@ class ChainState:
             "calls": dict(self.calls), "call_errors": self.call_errors, "largest_batch": self.largest_batch,
             "max_in_window": self.window.max_in_window, "head": self.chain.head(),
         }
-
-    async def off_loop(self, work: Callable[..., T], *args: Any) -> T:
-        """`work(*args)` on a worker thread, after the chain's previous work has finished."""
-        async with self.busy:
-            return await asyncio.to_thread(work, *args)
 
     def _injected_error(self, call: dict[str, Any]) -> bool:
         params = call.get("params")
@@ -138,12 +127,12 @@ async def handle_rpc(request: web.Request) -> web.Response:
     except ValueError:
         return web.json_response({"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}})
     if not isinstance(payload, list):
-        return web.json_response(await state.off_loop(state.answer, payload))
+        return web.json_response(await state.off_loop.run(state.answer, payload))
     limit = state.settings.max_batch
     if not payload or (limit is not None and len(payload) > limit):
         return _refusal(400, f"batch of {len(payload)} calls; between 1 and {limit} accepted")
     state.largest_batch = max(state.largest_batch, len(payload))
-    return web.json_response(await state.off_loop(lambda: [state.answer(call) for call in payload]))
+    return web.json_response(await state.off_loop.run(lambda: [state.answer(call) for call in payload]))
 
 
 async def handle_config(request: web.Request) -> web.Response:
@@ -166,13 +155,13 @@ async def handle_resolve(request: web.Request) -> web.Response:
         return {"condition_id": "0x" + condition_id.hex(), "head": state.chain.head()}
 
     try:
-        return web.json_response(await state.off_loop(resolve))
+        return web.json_response(await state.off_loop.run(resolve))
     except (KeyError, TypeError, ValueError) as error:
         raise web.HTTPBadRequest(text=f"cannot resolve: {error}") from error
 
 
 async def handle_stats(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[STATE].off_loop(request.app[STATE].stats))
+    return web.json_response(await request.app[STATE].off_loop.run(request.app[STATE].stats))
 
 
 def create_app(chain: LocalChain, settings: ChainSettings | None = None) -> web.Application:

@@ -69,7 +69,7 @@ class ReplicaServer:
     def _on_loop(self, action: Callable[[ReplicaState], T]) -> T:
         async def call() -> T:
             state = self._app[STATE]
-            async with state.busy:  # never beside an answer being computed
+            async with state.off_loop.busy:  # never beside an answer being computed
                 return action(state)
         return self._await(call())
 

@@ -141,7 +141,7 @@ async def handle_graphql(request: web.Request) -> web.Response:
         state.answered()
         return body
 
-    body = await state.off_loop(answer)
+    body = await state.off_loop.run(answer)
     if fault == "corrupt_values" and isinstance(body.get("data"), dict):
         assert injector is not None
         state.faulted_ids[fault].update(injector.corrupt_values(body["data"].get("conditions") or []))
@@ -181,7 +181,7 @@ async def handle_upsert(request: web.Request) -> web.Response:
     except (KeyError, TypeError, ValueError) as error:
         raise web.HTTPBadRequest(text=f"invalid rows: {error!r}") from error
     state = request.app[STATE]
-    await state.off_loop(state.upsert, rows)
+    await state.off_loop.run(state.upsert, rows)
     return web.json_response({"upserted": len(rows), "block": state.query_root().block_number})
 
 

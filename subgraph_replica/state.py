@@ -1,28 +1,26 @@
 """The replica's mutable state: data, behaviour settings and the statistics tests assert on.
 
 It is touched from the server's event loop thread, and by one piece of work at a time off
-it (`ReplicaState.off_loop`: a query's answer, an upsert); other threads reach it through
+it (`OffLoop`: a query's answer, an upsert); other threads reach it through
 `ReplicaServer`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import itertools
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from .execution import QueryExecutor
 from .faults import FaultInjector, FaultMix, SlidingWindow
 from .fixtures import ConditionRow
+from .off_loop import OffLoop
 from .schema import QueryRoot, build_replica_schema
 from .store import ConditionStore
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,30 +58,13 @@ class ReplicaState:
         self.store = ConditionStore(rows)
         self.deployment = "Qm" + hashlib.sha256(schema.encode()).hexdigest()[:44]
         self.cpu_clock = cpu_clock
-        self.off_loop_cpu = 0.0  # CPU seconds of the work done off the event loop
-        # Answers are computed on a worker thread, one at a time, so that the event loop stays
-        # free to count each request when it arrives, as Goldsky's gateway does while graph-node
-        # answers others: computed on the loop, an answer delayed the next arrival's count by
-        # its length, and a request counted late looked early one window later (a 429).
-        self.busy = asyncio.Lock()
+        self.off_loop = OffLoop()  # answers and upserts: the event loop keeps counting arrivals
         self.settings = settings
         self.window = SlidingWindow(settings.rate_limit, settings.window_seconds)
         self.injector = FaultInjector(settings.faults) if settings.faults else None
         self.answers = 0  # requests answered since start; unlike the stats, never reset
         self.scheduled: list[tuple[int, list[ConditionRow]]] = []  # (answers, rows)
         self.reset_stats()
-
-    async def off_loop(self, work: Callable[..., T], *args: Any) -> T:
-        """`work(*args)` on a worker thread, after the replica's previous work has finished."""
-        async with self.busy:
-            return await asyncio.to_thread(self._timed, work, *args)
-
-    def _timed(self, work: Callable[..., T], *args: Any) -> T:
-        started = time.thread_time()
-        try:
-            return work(*args)
-        finally:
-            self.off_loop_cpu += time.thread_time() - started
 
     def configure(self, **changes: Any) -> None:
         """Change behaviour now; a new fault mix restarts its seeded generator."""
@@ -159,6 +140,6 @@ class ReplicaState:
             "faulted": dict(self.faulted),
             "ids_requested": self.ids_requested_total,
             "max_in_window": self.window.max_in_window,
-            "cpu_seconds": self.cpu_clock() + self.off_loop_cpu,
+            "cpu_seconds": self.cpu_clock() + self.off_loop.cpu_seconds,
             "bearer_seen": self.bearer_seen,
         }
