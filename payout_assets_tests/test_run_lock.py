@@ -52,12 +52,14 @@ def log_messages(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult
     return [entry.user_message for entry in instance.all_logs(result.run_id)]
 
 
-def test_a_run_waits_for_the_run_holding_the_directory_and_says_so(resources: dict, truth: Truth):
+def test_a_run_waits_for_the_run_holding_the_directory_and_says_so(resources: dict, truth: Truth, tmp_path: Path):
     lock = FileLock(Path(resources["files"].shards_dir) / LOCK_FILE)
     lock.acquire()  # another run of this directory, in progress
     (Path(resources["files"].shards_dir) / LOCK_FILE).write_text(json.dumps({"run_id": "earlier-run", "pid": 4242, "since": "now"}))
     results: list[dg.ExecuteInProcessResult] = []
-    instance = dg.DagsterInstance.ephemeral()
+    # On disk: an in-memory instance read from this thread while the run writes to it from its
+    # own failed the run's writes ("database table is locked: runs", 2026-12-03).
+    instance = dg.DagsterInstance.local_temp(str(tmp_path))
     runner = threading.Thread(target=lambda: results.append(dg.materialize(BACKFILL, resources=resources, tags=FULL_RANGE, instance=instance)))
     runner.start()
     deadline = time.monotonic() + 60
