@@ -27,7 +27,7 @@ from subgraph_replica import (
     synthesize_truth,
     write_fixture,
 )
-from subgraph_replica.faults import FaultInjector
+from subgraph_replica.faults import FaultInjector, SlidingWindow
 from subgraph_replica.server import STATE
 
 PNL_FIELDS = "id payoutNumerators payoutDenominator"
@@ -178,6 +178,21 @@ def test_rate_limit_sliding_window() -> None:
         assert [post(replica.url, "{ _meta { deployment } }")[0] for _ in range(4)] == [200] * 3 + [429]
         stats = replica.stats()
         assert (stats["accepted"], stats["rate_limited"], stats["max_in_window"]) == (6, 6, 3)
+        assert 0 < stats["closest_to_limit_seconds"] < 1.0  # the second round cleared the first's window
+
+
+def test_the_window_tells_how_close_an_accepted_request_came_to_a_refusal() -> None:
+    window = SlidingWindow(limit=3, seconds=10.0)
+    for now in (0.0, 1.0, 2.0):
+        assert window.try_acquire(now) is None
+    assert window.closest_seconds is None  # no request had 3 accepted before it yet
+    assert window.try_acquire(10.5) is None and window.closest_seconds == pytest.approx(0.5)  # 10 s after 0.0, +0.5
+    assert window.try_acquire(11.25) is None and window.closest_seconds == pytest.approx(0.25)  # after 1.0
+    assert window.try_acquire(11.5) is not None  # refused: 3 accepted since 1.5; a refusal clears nothing
+    assert window.try_acquire(30.0) is None and window.closest_seconds == pytest.approx(0.25)  # far after 2.0
+    window.reset_stats()
+    assert window.closest_seconds is None
+    assert window.try_acquire(41.3) is None and window.closest_seconds == pytest.approx(20.8)  # after 10.5
 
 
 def test_fault_mix_and_id_prefixes() -> None:

@@ -55,7 +55,7 @@ HOSTILE_OPTIONS = ("--fault-rate", "0.4", "--fault-seed", "18", "--fault-kinds",
                    "--fault-prefixes", "0x")
 HOSTILE_ENV = {"GOLDSKY_MAX_ATTEMPTS": "12", "GOLDSKY_BACKOFF_SECONDS": "0.05", "GOLDSKY_API_KEY": "gsk-bench-key"}
 RSS_POLL_SECONDS = 0.02  # how often the run's peak RSS so far is read
-COLUMNS = ("ids", "wall s", "floor s", "overhead s", "requests", "429s", "retries", "peak RSS MB",
+COLUMNS = ("ids", "wall s", "floor s", "overhead s", "requests", "429s", "slack ms", "retries", "peak RSS MB",
            "peak anon MB", "checked", "ids/s", "replica CPU s", "outside network s", "Parquet MB", "table MB")
 
 
@@ -64,6 +64,7 @@ class BenchResult:
     ids: int
     requests: int  # as the replica counted them: discovery, batches, retries and refusals
     rate_limited: int
+    slack_seconds: float | None  # the least time by which a request the replica accepted cleared the limit's window
     retries: int
     wall_seconds: float
     floor_seconds: float
@@ -81,7 +82,8 @@ class BenchResult:
     def row(self) -> dict[str, str]:
         checked = "MISMATCH" if self.problems else f"all {self.ids:,}"
         values = (f"{self.ids:,}", f"{self.wall_seconds:.1f}", f"{self.floor_seconds:.1f}",
-                  f"{self.wall_seconds - self.floor_seconds:.1f}", self.requests, self.rate_limited, self.retries,
+                  f"{self.wall_seconds - self.floor_seconds:.1f}", self.requests, self.rate_limited,
+                  "-" if self.slack_seconds is None else f"{1000 * self.slack_seconds:.1f}", self.retries,
                   f"{self.peak_rss_mb:.0f}", f"{self.peak_anon_mb:.0f}", checked, f"{self.ids / self.wall_seconds:,.0f}",
                   f"{self.replica_cpu_seconds:.2f}", f"{self.wall_seconds - self.network_seconds:.1f}",
                   f"{self.parquet_mb:.1f}", f"{self.table_mb:.1f}")
@@ -303,7 +305,7 @@ def run_benchmark(ids: int = DEFAULT_IDS, rate_limit: int | None = 50, window: f
         with urllib.request.urlopen(f"{span.base_url}/_stats/ids") as answer:
             truth = adjust_for_faults(truth, json.load(answer)["faulted"])
     retries, phases, phase_rss = read_run(home, run)
-    return BenchResult(ids, replica["requests"], replica["rate_limited"], retries, run.wall_seconds,
+    return BenchResult(ids, replica["requests"], replica["rate_limited"], replica["closest_to_limit_seconds"], retries, run.wall_seconds,
                        floor_seconds(replica["accepted"], rate_limit, window, latency), run.peak_rss_mb, run.peak_anon_mb,
                        replica["cpu_seconds"] - cpu_before, span.seconds(latency), *stored_mb(files, clickhouse),
                        replica["faulted"], phases, phase_rss, check(truth, files, clickhouse))

@@ -100,13 +100,19 @@ class FaultInjector:
 
 
 class SlidingWindow:
-    """At most `limit` accepted requests in any `seconds`-long window; refusals do not count."""
+    """At most `limit` accepted requests in any `seconds`-long window; refusals do not count.
+
+    `closest_seconds` is how near a client came to a refusal: the least time by which an accepted
+    request arrived after the window of the `limit`-th accepted request before it had passed. It
+    is the arrival jitter a client's margin must cover, measured where it counts."""
 
     def __init__(self, limit: int | None, seconds: float) -> None:
         self.limit = limit
         self.seconds = seconds
         self.max_in_window = 0
+        self.closest_seconds: float | None = None  # None until `limit` requests were accepted before one
         self._accepted: deque[float] = deque()
+        self._last: deque[float] = deque()  # the last `limit` accepted, expired or not
 
     def try_acquire(self, now: float) -> float | None:
         """Accept (returns None) or refuse with the seconds until a slot frees."""
@@ -117,7 +123,19 @@ class SlidingWindow:
             return accepted[len(accepted) - self.limit] + self.seconds - now
         accepted.append(now)
         self.max_in_window = max(self.max_in_window, len(accepted))
+        self._note_clearance(now)
         return None
+
+    def _note_clearance(self, now: float) -> None:
+        if self.limit is None:
+            return
+        if len(self._last) >= self.limit:
+            cleared = now - self._last[-self.limit] - self.seconds
+            self.closest_seconds = cleared if self.closest_seconds is None else min(self.closest_seconds, cleared)
+        self._last.append(now)
+        while len(self._last) > self.limit:
+            self._last.popleft()
 
     def reset_stats(self) -> None:
         self.max_in_window = 0
+        self.closest_seconds = None

@@ -140,6 +140,7 @@ class ReplicaState:
             "faulted": dict(self.faulted),
             "ids_requested": self.ids_requested_total,
             "max_in_window": self.window.max_in_window,
+            "closest_to_limit_seconds": self.window.closest_seconds,
             "cpu_seconds": self.cpu_clock() + self.off_loop.cpu_seconds,
             "bearer_seen": self.bearer_seen,
         }
