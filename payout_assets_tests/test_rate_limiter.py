@@ -3,7 +3,16 @@ import gc
 import math
 import weakref
 
-from payout_assets.resources.rate_limiter import MAX_MARGIN_SECONDS, START_MARGIN_SECONDS, SlidingWindowLimiter, Slot
+import pytest
+
+from payout_assets.resources.rate_limiter import (
+    MARGIN_DECAY,
+    MAX_MARGIN_SECONDS,
+    MIN_MARGIN_SECONDS,
+    START_MARGIN_SECONDS,
+    SlidingWindowLimiter,
+    Slot,
+)
 
 
 class FakeClock:
@@ -16,9 +25,14 @@ class FakeClock:
         return self.now
 
 
-def run_starts(limit: int, window: float, requests: int, pause_at: int | None = None) -> list[float]:
+def run_starts(
+    limit: int, window: float, requests: int, pause_at: int | None = None, limiter: SlidingWindowLimiter | None = None
+) -> list[float]:
     clock = FakeClock()
-    limiter = SlidingWindowLimiter(limit, window, clock=clock)
+    if limiter is None:
+        limiter = SlidingWindowLimiter(limit, window, clock=clock)
+    else:
+        limiter._clock = clock
     starts: list[float] = []
     real_sleep = asyncio.sleep
 
@@ -56,6 +70,25 @@ def test_never_more_than_the_limit_in_any_window():
     assert starts[49] == 0 and starts[50] > 10 and starts[-1] < 31 + 4 * START_MARGIN_SECONDS
 
 
+def test_the_margin_shrinks_by_a_fifth_each_window_down_to_its_least():
+    starts = run_starts(limit=50, window=10, requests=50 * 12 + 1)
+    gaps = [starts[50 * (k + 1)] - starts[50 * k] - 10 for k in range(12)]
+    expected = [max(MIN_MARGIN_SECONDS, START_MARGIN_SECONDS * MARGIN_DECAY ** (k + 1)) for k in range(12)]
+    assert gaps == pytest.approx(expected, abs=1e-9)
+    assert gaps[0] < START_MARGIN_SECONDS and gaps[-1] == pytest.approx(MIN_MARGIN_SECONDS)  # 50 ms down to 20
+    assert max_in_any_window(starts, 10) == 50
+
+
+def test_after_a_refusal_the_margin_never_shrinks_below_what_it_set():
+    limiter = SlidingWindowLimiter(2, 10)
+    run_starts(limit=2, window=10, requests=20, limiter=limiter)
+    assert limiter.margin_seconds == pytest.approx(MIN_MARGIN_SECONDS)
+    limiter.widen_margin()  # the server refused one: twice the margin, from now on
+    assert limiter.margin_seconds == pytest.approx(2 * MIN_MARGIN_SECONDS)
+    starts = run_starts(limit=2, window=10, requests=9, limiter=limiter)
+    assert [starts[k + 2] - starts[k] - 10 for k in range(0, 7, 2)] == pytest.approx([2 * MIN_MARGIN_SECONDS] * 4, abs=1e-9)
+
+
 def test_each_refusal_for_the_rate_doubles_the_margin_up_to_a_second():
     clock = FakeClock()
     limiter = SlidingWindowLimiter(1, 10, clock=clock)
@@ -89,7 +122,7 @@ def test_a_request_sent_late_holds_its_slot_from_when_it_left():
         limiter.mark_sent(slot)
         return clock.now + limiter._wait_seconds()  # when the next request may start
 
-    assert asyncio.run(main()) == 3.0 + 10 + START_MARGIN_SECONDS
+    assert asyncio.run(main()) == 3.0 + 10 + limiter.margin_seconds
 
 
 def test_the_next_process_counts_the_last_windows_starts_from_the_history(tmp_path):
