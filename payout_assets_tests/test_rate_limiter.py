@@ -26,13 +26,12 @@ class FakeClock:
 
 
 def run_starts(
-    limit: int, window: float, requests: int, pause_at: int | None = None, limiter: SlidingWindowLimiter | None = None
+    limit: int, window: float, requests: int, pause_at: int | None = None, limiter: SlidingWindowLimiter | None = None,
+    clock: FakeClock | None = None,
 ) -> list[float]:
-    clock = FakeClock()
-    if limiter is None:
-        limiter = SlidingWindowLimiter(limit, window, clock=clock)
-    else:
-        limiter._clock = clock
+    """Start times of `requests` requests through `limiter` (a new one by default), on `clock`'s virtual time."""
+    clock = clock or FakeClock()
+    limiter = limiter or SlidingWindowLimiter(limit, window, clock=clock)
     starts: list[float] = []
     real_sleep = asyncio.sleep
 
@@ -80,12 +79,13 @@ def test_the_margin_shrinks_by_a_fifth_each_window_down_to_its_least():
 
 
 def test_after_a_refusal_the_margin_never_shrinks_below_what_it_set():
-    limiter = SlidingWindowLimiter(2, 10)
-    run_starts(limit=2, window=10, requests=20, limiter=limiter)
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(2, 10, clock=clock)
+    run_starts(limit=2, window=10, requests=20, limiter=limiter, clock=clock)
     assert limiter.margin_seconds == pytest.approx(MIN_MARGIN_SECONDS)
     limiter.widen_margin()  # the server refused one: twice the margin, from now on
     assert limiter.margin_seconds == pytest.approx(2 * MIN_MARGIN_SECONDS)
-    starts = run_starts(limit=2, window=10, requests=9, limiter=limiter)
+    starts = run_starts(limit=2, window=10, requests=9, limiter=limiter, clock=clock)
     assert [starts[k + 2] - starts[k] - 10 for k in range(0, 7, 2)] == pytest.approx([2 * MIN_MARGIN_SECONDS] * 4, abs=1e-9)
 
 

@@ -308,10 +308,10 @@ def run_benchmark(ids: int = DEFAULT_IDS, rate_limit: int | None = 50, window: f
         with urllib.request.urlopen(f"{span.base_url}/_stats/ids") as answer:
             truth = adjust_for_faults(truth, json.load(answer)["faulted"])
     retries, phases, phase_rss = read_run(home, run)
-    return BenchResult(ids, replica["requests"], replica["rate_limited"], replica["closest_to_limit_seconds"], retries, run.wall_seconds,
-                       floor_seconds(replica["accepted"], rate_limit, window, latency), run.peak_rss_mb, run.peak_anon_mb,
-                       replica["cpu_seconds"] - cpu_before, span.seconds(latency), *stored_mb(files, clickhouse),
-                       replica["faulted"], phases, phase_rss, check(truth, files, clickhouse))
+    return BenchResult(ids, replica["requests"], replica["rate_limited"], replica["closest_to_limit_seconds"], retries,
+                       run.wall_seconds, floor_seconds(replica["accepted"], rate_limit, window, latency),
+                       run.peak_rss_mb, run.peak_anon_mb, replica["cpu_seconds"] - cpu_before, span.seconds(latency),
+                       *stored_mb(files, clickhouse), replica["faulted"], phases, phase_rss, check(truth, files, clickhouse))
 
 
 def format_table(rows: list[dict[str, str]]) -> str:

@@ -103,8 +103,9 @@ class SlidingWindow:
     """At most `limit` accepted requests in any `seconds`-long window; refusals do not count.
 
     `closest_seconds` is how near a client came to a refusal: the least time by which an accepted
-    request arrived after the window of the `limit`-th accepted request before it had passed. It
-    is the arrival jitter a client's margin must cover, measured where it counts."""
+    request arrived after the window of the `limit`-th accepted request before it had passed. For
+    a client keeping a margin from the window's edge, it is that margin less the arrival jitter
+    it met, measured where the count is made."""
 
     def __init__(self, limit: int | None, seconds: float) -> None:
         self.limit = limit
