@@ -4,6 +4,7 @@ Timings are the benchmark's business (they depend on the machine and its load); 
 its plumbing honest: the run, the event log, the replica's counters and the truth check.
 """
 
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,6 +35,7 @@ def test_benchmark_backfill_matches_the_truth(tmp_path: Path):
     header, row = format_table([result.row()]).splitlines()
     assert all(column in header for column in COLUMNS) and row.split()[0] == f"{IDS:,}"
     assert f"all {IDS:,}" in row  # every id checked against the truth
+    assert replace(result, slack_seconds=0.0123).row()["slack ms"] == "12.3" and result.row()["slack ms"] == "-"
     assert format_table(phase_rows([result])).splitlines()[1].split()[0] == f"{IDS:,}"
     # The peak is told by phase from samples of the run's own process, never above its true peak.
     assert 0 < max(result.phase_rss_mb.values()) <= result.peak_rss_mb + 1
