@@ -90,6 +90,9 @@ class FetchRun:
     plan: Callable[[str], tuple[pl.DataFrame, list[str]]]
     files: PayoutFiles
     written: Callable[[str], None]  # told each shard whose statuses were just written
+    # Told when no request awaits an answer once answers are recorded: the rate limit holds the
+    # next ones back, and work that waits for more shards (the load's groups) may run now.
+    idle: Callable[[], None] = lambda: None
     total_ids: int = 0
     rechecks: bool = False  # some id to fetch was answered before: the change feed may settle it
     ahead: int = 100  # batches scheduled at most at once: enough to keep the rate limit's window full
@@ -126,10 +129,10 @@ async def _fetch(client: GoldskyClient, run: FetchRun, context: dg.AssetExecutio
         for batch in packed_batches(_planned(run, feed, progress, info, client.bounds)):
             run.count(batch)
             if len(scheduled) >= run.ahead:
-                scheduled = await _record_finished(scheduled, run, info, progress, client.bounds, log)
+                scheduled = await _record_finished(scheduled, run, info, progress, client, log)
             scheduled.add(asyncio.create_task(_fetch_one(client, query, batch)))
         while scheduled:
-            scheduled = await _record_finished(scheduled, run, info, progress, client.bounds, log)
+            scheduled = await _record_finished(scheduled, run, info, progress, client, log)
     return info
 
 
@@ -154,15 +157,17 @@ async def _record_finished(
     run: FetchRun,
     info: SubgraphInfo,
     progress: Progress,
-    bounds: AnswerBounds,
+    client: GoldskyClient,
     log: logging.Logger,
 ) -> set[asyncio.Task]:
     """Wait for at least one batch to finish, fold every finished one into its shards; the rest."""
     finished, scheduled = await asyncio.wait(scheduled, return_when=asyncio.FIRST_COMPLETED)
     for task in finished:
         batch, answer = task.result()
-        progress.resolved += _record(batch, answer, info, run, bounds, time.monotonic() - progress.started)
+        progress.resolved += _record(batch, answer, info, run, client.bounds, time.monotonic() - progress.started)
         progress.done_ids += len(answer.ids)
+    if not client.awaiting_answers:
+        run.idle()
     if progress.due(now := time.monotonic()):
         log.info(progress.line(now))
     return scheduled
@@ -307,7 +312,9 @@ def _fetch_and_check(
             if loader is not None:
                 loader.add(shard)
 
-    run = FetchRun({}, plan, files, written, ahead=2 * goldsky.max_in_flight)
+    # Between windows, the shards written wait for no more: loaded then, they are not left for the end.
+    idle = loader.flush if loader is not None and not chain.enabled else lambda: None
+    run = FetchRun({}, plan, files, written, idle=idle, ahead=2 * goldsky.max_in_flight)
     for fetch in shards.values():
         _add_work(run, fetch)
     info = asyncio.run(_fetch(goldsky.client(context.log), run, context)) if run.shards else None

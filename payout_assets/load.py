@@ -2,8 +2,9 @@
 
 It is the second asset of the `goldsky_payouts` op (fetch.py): a run that fetches hands each
 shard to a `ShardLoader` as soon as its statuses are written, and the loader inserts the shards
-from a worker thread, 50,000 input ids' worth at a time, while the later shards' answers are
-still awaited; a run that selects this asset alone loads the selected shards from their Parquet.
+from a worker thread, 50,000 input ids' worth at a time (or whatever waits, between two windows
+of the rate limit), while the later shards' answers are still awaited; a run that selects this
+asset alone loads the selected shards from their Parquet.
 """
 
 import logging
@@ -78,7 +79,8 @@ def rows_to_load(statuses: pl.DataFrame, loaded: pl.DataFrame) -> pl.DataFrame:
 class ShardLoader:
     """The load of one run, on the caller's one-thread `worker`. `add` hands over a shard whose
     statuses are final; once the shards waiting hold LOAD_GROUP_ROWS input ids, the worker loads
-    them together (consecutive ones in groups of at most that many), and `finish` the rest. The first failure
+    them together (consecutive ones in groups of at most that many); `flush` loads whatever
+    waits (the fetch calls it when no request awaits an answer), and `finish` the rest. The first failure
     stops the load, not the caller: `finish` raises it in the caller's thread, after the fetch
     has recorded what it fetched. With `checks`, each group is read for the table checks right
     after its insert, on the same client."""

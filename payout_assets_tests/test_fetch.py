@@ -185,6 +185,30 @@ def test_small_shards_wait_for_each_other_and_are_loaded_and_checked_together(tm
     assert query(resources, f"SELECT count() FROM {TABLE}") == [(len(truth.resolved()),)]
 
 
+def test_shards_written_before_the_rate_limit_holds_the_next_requests_back_are_loaded_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Between windows no request awaits an answer: the shards written wait for no more, however
+    few ids they hold, and are loaded and checked then instead of after the last answer."""
+    truth = make_truth(400, seed=25)
+    loaded_when: list[tuple[list[str], int]] = []
+    load_rows = load.load_rows
+
+    def spied_load_rows(client, layout, group: list[str], read):
+        loaded_when.append((group, replica.stats()["accepted"]))
+        return load_rows(client, layout, group, read)
+
+    monkeypatch.setattr(load, "load_rows", spied_load_rows)
+    monkeypatch.setattr("payout_assets.fetch_plan.MAX_IDS_PER_REQUEST", 100)  # four requests, and the probe
+    with ReplicaServer(truth.rows.values(), latency=0.02) as replica:
+        result = backfill(make_resources(tmp_path, replica.url, truth.ids, rate_limit=2, window_seconds=0.4))
+        accepted = replica.stats()["accepted"]
+    assert result.success and accepted == 5
+    assert [shard for group, _ in loaded_when for shard in group] == list(SHARDS)
+    assert loaded_when[0][1] < accepted  # shard 0 (with others) loaded before the last request was sent
+    assert check_results(result)["total_payouts"].metadata["unique_conditions"].value == len(truth.resolved())
+
+
 def test_the_table_checks_take_the_resolved_ids_from_the_load_instead_of_reading_them_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Reading a shard's resolved ids again for the table checks, right after the load read
     them, was the load's peak (+30 MB at 125,000 ids): the load hands over their digests."""

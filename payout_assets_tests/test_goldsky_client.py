@@ -185,6 +185,30 @@ def test_every_request_tells_the_limiter_when_it_left(truth_5k: Truth, monkeypat
     assert len({id(slot) for slot in sent}) == accepted == 3  # every request, once its body left
 
 
+def test_a_request_awaits_its_answer_from_its_start_until_it_is_answered_or_has_failed(truth_5k: Truth):
+    """What the fetch reads to know that the rate limit, not an answer, is what it waits for."""
+    ids = truth_5k.ids[:10]
+    with ReplicaServer(truth_5k.rows.values(), latency=0.2) as replica:
+        goldsky = fast(replica.url, max_attempts=2)
+
+        async def run() -> list[int]:
+            async with goldsky.client() as client:
+                query = (await client.discover()).shape.query()
+                seen = [client.awaiting_answers]
+                batch = asyncio.create_task(client.fetch_batch(query, ids))
+                while replica.stats()["accepted"] < 2:  # arrived, and held for its latency
+                    await asyncio.sleep(0.01)
+                seen.append(client.awaiting_answers)
+                await batch
+                seen.append(client.awaiting_answers)
+                replica.configure(faults={"rate": 1.0, "seed": 1, "kinds": ("503",)})
+                failed = await client.fetch_batch(query, ids)
+                return [*seen, client.awaiting_answers, failed.stats.requests]
+
+        seen = asyncio.run(run())
+    assert seen == [0, 1, 0, 0, 2]
+
+
 def fetch_with_faults(truth: Truth, ids: list[str], kinds: tuple[str, ...], rate: float = 1.0, **options):
     """One batch against a replica serving `kinds` at `rate` (discovery spared); its answer and
     the replica's stats."""

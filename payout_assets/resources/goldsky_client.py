@@ -132,6 +132,7 @@ class GoldskyClient:
         self._on_sent = on_sent
         self._client: Client | None = None
         self._session: Any = None
+        self.awaiting_answers = 0  # requests started and not answered yet: none while the limit holds the next back
 
     @property
     def seconds_per_request(self) -> float:
@@ -265,6 +266,7 @@ class GoldskyClient:
         `{"data": null}` and AttributeError for a body that is a JSON list or string."""
         async with self._in_flight:
             slot = await self._limiter.acquire()
+            self.awaiting_answers += 1
             try:
                 return await self._session.execute(
                     query, variable_values=variables, extra_args={"trace_request_ctx": slot}
@@ -283,6 +285,8 @@ class GoldskyClient:
                 raise _Retryable(f"{type(error).__name__}: {error}".rstrip(": ")) from None
             except Exception as error:  # noqa: BLE001 - see the docstring
                 raise _Retryable(f"an unreadable answer ({type(error).__name__})") from None
+            finally:
+                self.awaiting_answers -= 1
 
 
 class PermanentFailure(Exception):
