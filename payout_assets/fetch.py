@@ -344,7 +344,7 @@ def _fetch_and_check(
         files.write("fetch_stats", shard, pl.DataFrame([{**stats, "run_id": context.run_id}]))
         per_shard.append({"shard": shard, **{s: counts[s] for s in STATUSES}, **stats})
     metadata = {**_metadata(per_shard, info, time.monotonic() - started), **from_chain}
-    checks = [coverage.result(config.min_resolved_share, files, clickhouse), fetch_checks.fetch_health(files, context.run_id)]
+    checks = [coverage.result(config.min_resolved_share, files, clickhouse), fetch_checks.fetch_health(files, context.run_id, coverage)]
     return [dg.MaterializeResult(asset_key=FETCH_SPEC.key, metadata=metadata), *checks]
 
 

@@ -17,6 +17,7 @@ from payout_assets.core.condition_ids import BLOCK_LINES
 from payout_assets.core.id_digests import id_digests
 from payout_assets.core.statuses import to_frame
 from payout_assets.input_ids import missing_condition_ids
+from payout_assets.metadata import MAX_LISTED
 from payout_assets.target_table import TABLE, TABLE_COLUMNS, TableLayout
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
@@ -247,16 +248,33 @@ def test_coverage_errors_on_an_id_without_status_and_warns_when_low(files):
     assert missing.metadata["first_ids_without_status"].value == ["a" * 63 + "1"]
 
 
+def fetch_health(files: PayoutFiles) -> dg.AssetCheckResult:
+    """`fetch_health` of RUN, with the failed and malformed ids of every shard on disk."""
+    coverage = fetch_checks.Coverage()
+    coverage.add_rest(files)
+    return fetch_checks.fetch_health(files, RUN, coverage)
+
+
 def test_fetch_health_errors_on_a_failed_id_and_warns_on_retries(files):
     write_shard(files, [(A, "resolved")], requests=100, retries=0)
-    assert fetch_checks.fetch_health(files, RUN).passed
+    assert fetch_health(files).passed
     write_shard(files, [(A, "resolved")], requests=100, retries=2)
-    retried = fetch_checks.fetch_health(files, RUN)
+    retried = fetch_health(files)
     assert not retried.passed and retried.severity.value == "WARN"
     write_shard(files, [(A, "failed")], requests=100, retries=0)
-    failed = fetch_checks.fetch_health(files, RUN)
+    failed = fetch_health(files)
     assert not failed.passed and failed.severity.value == "ERROR"
     assert failed.metadata["first_failed_ids"].value == [A]
+
+
+def test_fetch_health_counts_every_failed_and_malformed_id_and_lists_the_first_of_each(files):
+    failed = [f"a{i:063x}" for i in range(MAX_LISTED + 5)]
+    malformed = [f"a{i:063x}" for i in range(100, 103)]
+    write_shard(files, [(A, "resolved"), *((cid, "failed") for cid in failed), *((cid, "malformed") for cid in malformed)])
+    health = fetch_health(files).metadata
+    assert (health["failed"].value, health["malformed"].value) == (MAX_LISTED + 5, 3)
+    assert health["first_failed_ids"].value == failed[:MAX_LISTED]
+    assert [line.split(": ")[0] for line in health["first_malformed"].value] == malformed
 
 
 def test_fetch_health_reports_this_runs_figures_and_labels_earlier_ones(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from payout_assets.input_ids import input_counts
-from payout_assets.metadata import id_list, markdown_table
+from payout_assets.metadata import MAX_LISTED, id_list, markdown_table
 from payout_assets.partitions import SHARDS
 from payout_assets.resources.clickhouse import ClickHouseResource
 from payout_assets.resources.payout_files import PayoutFiles
@@ -21,6 +21,9 @@ SPECS = [
 ]
 
 
+TROUBLED_SCHEMA = {name: STATUS_SCHEMA[name] for name in ("condition_id", "status", "reason")}
+
+
 def _fetched_shards(files: PayoutFiles) -> list[str]:
     return [shard for shard in SHARDS if files.exists("ids", shard)]
 
@@ -28,18 +31,23 @@ def _fetched_shards(files: PayoutFiles) -> list[str]:
 class Coverage:
     """`coverage_vs_input`, a shard at a time: the fetch adds each shard once its statuses are
     final (as its last answer lands, while later shards' answers are awaited), so little of the
-    check is left after the last answer (2.2 s at 2,000,000 ids when it read every shard then)."""
+    check is left after the last answer (2.2 s at 2,000,000 ids when it read every shard then).
+    It keeps each shard's first failed and malformed ids too, for `fetch_health` (which took
+    0.5 s to read them from every shard after the last answer, at 2,000,000 ids)."""
 
     def __init__(self) -> None:
         self.per_shard: dict[str, dict[str, int]] = {}  # the shard's input ids by status
+        self.troubled: dict[str, pl.DataFrame] = {}  # the shard's first MAX_LISTED failed and malformed ids
         self.unaccounted: list[str] = []
         self.duplicated: list[str] = []
 
     def add(self, files: PayoutFiles, shard: str) -> None:
-        ids, statuses = files.read("ids", shard), files.read("statuses", shard, columns=["condition_id", "status"])
+        ids, statuses = files.read("ids", shard), files.read("statuses", shard, columns=["condition_id", "status", "reason"])
         self.unaccounted += ids.join(statuses, on="condition_id", how="anti")["condition_id"].to_list()
         self.duplicated += statuses.filter(pl.col("condition_id").is_duplicated())["condition_id"].unique().to_list()
-        self.per_shard[shard] = count_statuses(statuses.join(ids, on="condition_id", how="semi"))
+        inputs = statuses.join(ids, on="condition_id", how="semi")
+        self.per_shard[shard] = count_statuses(inputs)
+        self.troubled[shard] = pl.concat([inputs.filter(pl.col("status") == status).head(MAX_LISTED) for status in (FAILED, MALFORMED)])
 
     def add_rest(self, files: PayoutFiles, shards: list[str] | tuple[str, ...] = ()) -> None:
         """Add `shards` and every shard with an input not added yet."""
@@ -84,22 +92,18 @@ def coverage_vs_input(
     return coverage.result(min_resolved_share, files, clickhouse)
 
 
-def _ids_with(files: PayoutFiles, shards: list[str], *statuses: str) -> pl.DataFrame:
-    """The shards' rows in these statuses, reading each shard's file once."""
-    columns = ["condition_id", "status", "reason"]  # only what the metadata shows
-    frames = [files.input_statuses(shard, columns, pl.col("status").is_in(statuses)) for shard in shards]
-    return pl.concat(frames) if frames else pl.DataFrame(schema={name: STATUS_SCHEMA[name] for name in columns})
-
-
-def fetch_health(files: PayoutFiles, run_id: str) -> dg.AssetCheckResult:
+def fetch_health(files: PayoutFiles, run_id: str, coverage: Coverage) -> dg.AssetCheckResult:
     """This run's requests and failures: ERROR while an id it fetched is failed; WARN on retries
     past 1 %, malformed values or unasked-for entities. Other shards' last figures are listed
-    apart, labelled with the run that wrote them, and never added in."""
+    apart, labelled with the run that wrote them, and never added in. The failed and malformed
+    ids are `coverage`'s, which has read every shard."""
     per_shard = [{"shard": shard, **files.read("fetch_stats", shard).row(0, named=True)} for shard in SHARDS if files.exists("fetch_stats", shard)]
     this_run = [row for row in per_shard if row.get("run_id") == run_id]
     earlier = [{**row, "run_id": row.get("run_id") or "unknown"} for row in per_shard if row.get("run_id") != run_id]
     totals = {key: sum(row[key] for row in this_run) for key in ("requests", "retries", "rate_limited", "unrequested_entities")}
-    troubled = _ids_with(files, [row["shard"] for row in this_run], FAILED, MALFORMED)
+    shards = [row["shard"] for row in this_run]
+    count = {status: sum(coverage.per_shard[shard][status] for shard in shards) for status in (FAILED, MALFORMED)}
+    troubled = pl.concat([coverage.troubled[shard] for shard in shards] or [pl.DataFrame(schema=TROUBLED_SCHEMA)])
     failed, malformed = troubled.filter(pl.col("status") == FAILED), troubled.filter(pl.col("status") == MALFORMED)
     retry_share = totals["retries"] / totals["requests"] if totals["requests"] else 0.0
     columns = ["shard", "ids_fetched", "requests", "retries", "rate_limited", "failed_ids", "unrequested_entities"]
@@ -107,16 +111,16 @@ def fetch_health(files: PayoutFiles, run_id: str) -> dg.AssetCheckResult:
         **totals,
         "retry_share": round(retry_share, 4),
         "shards_fetched_by_this_run": len(this_run),
-        "failed": failed.height,
+        "failed": count[FAILED],
         "first_failed_ids": id_list(failed["condition_id"]),
-        "malformed": malformed.height,
+        "malformed": count[MALFORMED],
         "first_malformed": id_list(f"{cid}: {reason}" for cid, reason in malformed.select("condition_id", "reason").iter_rows()),
         "per_shard": markdown_table(this_run, columns),
         "earlier_runs_per_shard": markdown_table(earlier, ["run_id", *columns]),
     }
-    if failed.height:
+    if count[FAILED]:
         return dg.AssetCheckResult(asset_key=ASSET, check_name="fetch_health", passed=False, metadata=metadata)
-    suspicious = retry_share > RETRY_WARN_SHARE or malformed.height or totals["unrequested_entities"]
+    suspicious = retry_share > RETRY_WARN_SHARE or count[MALFORMED] or totals["unrequested_entities"]
     return dg.AssetCheckResult(
         asset_key=ASSET, check_name="fetch_health", passed=not suspicious, severity=dg.AssetCheckSeverity.WARN, metadata=metadata
     )
