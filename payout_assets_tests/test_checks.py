@@ -82,6 +82,13 @@ def test_payout_sums_names_a_row_whose_numerators_miss_the_denominator(clickhous
     assert result.metadata["first_bad_ids"].value == ["d" * 64]
 
 
+def test_payout_sums_names_a_row_whose_denominator_is_zero_though_its_numerators_sum_to_it(clickhouse):
+    load_rows(clickhouse, CLEAN + [table_row("e" * 64, [0, 0], 0)])
+    result = run("payout_sums", clickhouse)
+    assert not result.passed and result.metadata["bad_rows"].value == 1
+    assert result.metadata["first_bad_ids"].value == ["e" * 64]
+
+
 def test_winning_index_out_of_range(clickhouse):
     load_rows(clickhouse, CLEAN + [table_row("d" * 64, [0, 1], 1, winning=2), table_row("e" * 64, [0, 1], 1, winning=0)])
     result = run("winning_index", clickhouse)

@@ -9,9 +9,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from gql.transport.exceptions import TransportServerError
 
+from payout_assets.core.subgraph import MAX_IDS_PER_REQUEST, ChangeFeed
 from payout_assets.resources.goldsky import GoldskyResource, _process_limiter
-from payout_assets.resources.goldsky_client import BatchAnswer, PayoutShape, PermanentFailure, retry_after_seconds
+from payout_assets.resources.goldsky_client import (
+    BatchAnswer, PayoutShape, PermanentFailure, RetryPolicy, _http_failure, _Retryable, retry_after_seconds,
+)
 from payout_assets.resources.rate_limiter import START_MARGIN_SECONDS, SlidingWindowLimiter
 from payout_assets.core.statuses import classify
 from payout_assets_tests.support import Truth, make_truth
@@ -270,6 +274,8 @@ def test_a_retry_after_within_the_bound_is_honoured_and_a_long_wait_is_logged(tr
         elapsed = time.monotonic() - started
     assert elapsed >= 1.0  # the replica's Retry-After: 1
     assert answer.error == "HTTP 429 (after 2 attempts)"
+    limiter = _process_limiter(replica.url, 50, 10.0, None)
+    assert limiter._paused_until >= started + 1.0  # every request of the process waits, not only the refused one
     assert "waiting 1 s before attempt 2: HTTP 429" in caplog.text
 
 
@@ -283,6 +289,42 @@ def test_each_429_widens_the_rate_limiters_margin(truth_5k: Truth):
         limiter = _process_limiter(goldsky.url, goldsky.rate_limit, goldsky.window_seconds, goldsky.history_dir)
     assert answer.error == "HTTP 429 (after 3 attempts)"
     assert limiter.margin_seconds == 8 * START_MARGIN_SECONDS  # three refusals
+
+
+RETRIED = {408, 425, 429, 500, 502, 503, 504}  # as the README's table lists them
+
+
+@pytest.mark.parametrize("code", [*sorted(RETRIED), 400, 401, 403, 404, 501, 505])
+def test_only_statuses_that_may_change_on_their_own_are_retried(code: int):
+    failure = _http_failure(TransportServerError(f"HTTP {code}", code))
+    assert isinstance(failure, _Retryable) == (code in RETRIED)
+    assert isinstance(failure, _Retryable) or str(failure) == f"HTTP {code} from the subgraph endpoint"
+
+
+def test_the_backoff_doubles_with_jitter_up_to_its_cap_and_never_undercuts_retry_after():
+    policy = RetryPolicy(backoff_seconds=1.0, max_backoff_seconds=60.0)
+    assert 2.0 <= policy.delay(3, None) <= 4.0
+    assert 30.0 <= policy.delay(20, None) <= 60.0
+    assert policy.delay(1, 5.0) >= 5.0 and policy.delay(20, 90.0) == 90.0
+
+
+def test_the_change_feed_reads_pages_until_a_short_one_and_asks_a_pruned_block_once(truth_5k: Truth):
+    with ReplicaServer(truth_5k.rows.values()) as replica:
+
+        def feed(max_pages: int) -> ChangeFeed:
+            async def run() -> ChangeFeed:
+                async with fast(replica.url).client() as client:
+                    info = await client.discover()
+                    return await client.changes_since(info.shape.changes_query(), 0, info.block_number, max_pages)
+
+            return asyncio.run(run())
+
+        whole, cut = feed(10), feed(1)
+        replica.configure(history_from_block=10**12)  # every `block:` argument refused, as for pruned history
+        pruned = feed(10)
+    assert whole.complete and len(whole.entities) == len(truth_5k.rows) > 2 * MAX_IDS_PER_REQUEST
+    assert not cut.complete and len(cut.entities) == MAX_IDS_PER_REQUEST
+    assert pruned.failure and not pruned.complete and pruned.stats.requests == 1  # asking again would not help
 
 
 def test_a_short_wait_is_not_logged(truth_5k: Truth, caplog):

@@ -1,10 +1,16 @@
 """The load writes only into a table of exactly its shape, and never alters a user's table (issue 11)."""
 
+from datetime import datetime, timezone
+
 import dagster as dg
+import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from payout_assets.core.statuses import to_frame
+from payout_assets.core.subgraph import PayoutShape, SubgraphInfo
+from payout_assets.load import rows_to_load
 from payout_assets.target_table import TABLE, TABLE_COLUMNS, replacing_version
 from payout_assets_tests.support import CREATE_TABLE, Truth, backfill, check_results, failed_checks, fetch_only, load_only, materialized, query
 
@@ -138,3 +144,23 @@ def test_shards_are_loaded_alone_or_together_with_the_same_rows(resources: dict,
     assert {row[0] for row in query(resources, f"SELECT condition_id FROM {TABLE}")} == expected
     load = materialized(result, "resolutions_external_ingest")
     assert load.metadata["rows_inserted"].value == load.metadata["rows_in_selected_shards"].value == len(expected)
+
+
+def test_a_resolved_row_is_loaded_unless_the_table_holds_its_version_and_an_unresolved_one_never():
+    """A re-run inserts nothing; a fresher fetch of an id (a later version) replaces the row."""
+    fetched = datetime(2026, 11, 2, tzinfo=timezone.utc)
+    resolved = {"status": "resolved", "payout_numerators": [1, 0], "payout_denominator": 1, "winning_index": 0,
+                "resolved_at": fetched, "resolved_at_source": "subgraph", "fetched_at": fetched, "block_number": 1}
+    statuses = to_frame(
+        [{**resolved, "condition_id": "a" * 64}, {"condition_id": "b" * 64, "status": "unresolved", "fetched_at": fetched}],
+        SubgraphInfo("endpoint", PayoutShape("numerators", False), 1, None, False, False),
+    )
+    version = int(fetched.timestamp() * 1_000_000)
+
+    def loaded(versions: list[int]) -> pl.DataFrame:
+        table = pl.DataFrame({"condition_id": ["a" * 64] * len(versions), "version": versions}, schema={"condition_id": pl.String, "version": pl.UInt64})
+        return rows_to_load(statuses, table)
+
+    assert loaded([])[["condition_id", "version"]].rows() == [("a" * 64, version)]
+    assert loaded([version]).height == 0  # the table holds it: a re-run inserts nothing
+    assert loaded([version - 1])[["condition_id", "version"]].rows() == [("a" * 64, version)]  # an older version: replaced

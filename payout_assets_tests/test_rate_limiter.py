@@ -1,6 +1,8 @@
 import asyncio
 import gc
+import json
 import math
+import time
 import weakref
 
 import pytest
@@ -112,6 +114,15 @@ def test_pause_holds_every_start():
     assert min(starts) >= 30
 
 
+def test_a_shorter_pause_asked_later_never_cuts_a_longer_one_short():
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(50, 10, clock=clock)
+    limiter.pause(30)
+    clock.now = 1.0
+    limiter.pause(1)
+    assert limiter._wait_seconds() == 29.0
+
+
 def test_a_request_sent_late_holds_its_slot_from_when_it_left():
     clock = FakeClock()
     limiter = SlidingWindowLimiter(1, 10, clock=clock)
@@ -137,6 +148,15 @@ def test_the_next_process_counts_the_last_windows_starts_from_the_history(tmp_pa
     later = SlidingWindowLimiter(2, 10, history=history)  # the next run, in another process
     assert 9.5 < later._wait_seconds() <= 10 + START_MARGIN_SECONDS
     history.write_text("not json")  # an unreadable history counts nothing, and breaks nothing
+    assert SlidingWindowLimiter(2, 10, history=history)._wait_seconds() <= 0
+
+
+def test_the_history_keeps_the_starts_still_inside_the_window_and_its_margin(tmp_path):
+    """A start 10.01 s old still counts against a 10 s window with its margin, in the next process too."""
+    history = tmp_path / "requests.json"
+    history.write_text(json.dumps([time.time() - 10.01] * 2))
+    assert SlidingWindowLimiter(2, 10, history=history)._wait_seconds() > 0
+    history.write_text(json.dumps([time.time() - 10 - MAX_MARGIN_SECONDS - 0.01] * 2))  # past any margin: forgotten
     assert SlidingWindowLimiter(2, 10, history=history)._wait_seconds() <= 0
 
 

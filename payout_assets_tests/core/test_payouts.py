@@ -21,6 +21,7 @@ TWO_THIRDS = "0.6666666666666666666666666666666667"
         ([str(2**32), str(2**32)], str(2**33), Payout((1, 1), 2)),  # reduced before the UInt32 test
         ([str(2**32), "0"], str(2**32), Payout((1, 0), 1)),
         (["0001", "0"], "1", Payout((1, 0), 1)),
+        ([str(2**32 - 2), "1"], str(2**32 - 1), Payout((2**32 - 2, 1), 2**32 - 1)),  # the largest UInt32 fits
     ],
 )
 def test_integer_numerators(numerators, denominator, expected):
@@ -96,6 +97,7 @@ def test_malformed_numerators(numerators, denominator, reason):
     ("payouts", "reason"),
     [
         (["0.5", "0.6"], "do not sum to 1"),
+        (["0.5", "0.25"], "do not sum to 1"),  # short of 1 too: [2, 1] / 3 is not what it says
         (["-0.5", "1.5"], "non-negative"),
         (["NaN", "1"], "not a decimal"),
         (["Infinity", "0"], "not a decimal"),

@@ -6,7 +6,7 @@ import pytest
 
 from payout_assets.core.bounds import AnswerBounds
 from payout_assets.checks.preflight import goldsky_ready
-from payout_assets.core.redaction import redact_url, url_secrets
+from payout_assets.core.redaction import redact_url, rpc_display_url, rpc_url_secrets, url_secrets
 from payout_assets.resources.goldsky import GoldskyResource
 from payout_assets.resources.payout_files import PayoutFiles
 from payout_assets.resources.goldsky_client import PermanentFailure
@@ -27,6 +27,19 @@ from subgraph_replica import ConditionRow, ReplicaServer
 def test_urls_lose_user_info_and_keys(url, redacted, secrets):
     assert redact_url(url) == redacted
     assert set(url_secrets(url)) == secrets  # each secret raw, decoded and encoded: nothing else
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "secret"),
+    [
+        ("https://polygon-mainnet.g.alchemy.com/v2/abc123", "https://polygon-mainnet.g.alchemy.com/…", "abc123"),
+        ("https://rpc.example/?apikey=K3y456", "https://rpc.example/…", "K3y456"),  # a query alone still shows it was cut
+        ("https://rpc.example:8545", "https://rpc.example:8545/", None),
+    ],
+)
+def test_rpc_urls_show_scheme_and_host_only_and_every_hidden_part_of_six_characters_is_a_secret(url, shown, secret):
+    assert rpc_display_url(url) == shown
+    assert secret is None or secret in rpc_url_secrets(url)
 
 
 def test_an_unparseable_url_is_never_shown():

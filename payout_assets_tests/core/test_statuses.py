@@ -49,6 +49,13 @@ def test_an_answer_that_never_came_fails_every_id_with_a_bounded_reason():
     assert all(len(row["reason"]) <= AnswerBounds().max_reason_chars for row in rows)
 
 
+def test_a_resolution_time_of_zero_is_none_and_the_fetch_time_stands_for_it():
+    resolved = [entity(cid, ["1", "0"], "1") | {"resolutionTimestamp": stamp} for cid, stamp in ((A, "0"), (B, "1700000000"))]
+    rows = statuses(BatchAnswer(ids=[A, B], entities=resolved, block_number=1))
+    assert (rows[A]["resolved_at"], rows[A]["resolved_at_source"]) == (NOW, "fetch_time")
+    assert (rows[B]["resolved_at"], rows[B]["resolved_at_source"]) == (datetime.fromtimestamp(1700000000, timezone.utc), "subgraph")
+
+
 def test_entities_nobody_asked_for_are_counted_not_kept():
     rows, unrequested = classify(BatchAnswer(ids=[A], entities=[entity(A, ["0", "1"], "1"), entity(B, ["1", "0"], "1")], block_number=1), PNL, NOW)
     assert [row["condition_id"] for row in rows] == [A] and unrequested == 1
